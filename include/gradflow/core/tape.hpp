@@ -1,0 +1,474 @@
+#pragma once
+/// \file
+/// Tape: the Wengert list that records ops and runs reverse-mode differentiation.
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "gradflow/config.hpp"
+#include "gradflow/core/detail/arena.hpp"
+#include "gradflow/core/error.hpp"
+#include "gradflow/core/parameter.hpp"
+#include "gradflow/core/var.hpp"
+
+namespace gradflow {
+
+namespace detail {
+// Every tape (and every clear() of one) gets a fresh generation, so a handle
+// can be checked against the tape it came from even across tape lifetimes.
+inline std::uint64_t next_generation() {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+
+/// Records operations as they run and differentiates them in reverse.
+///
+/// The tape is a flat array of nodes in creation order; backward() is one reverse loop
+/// over it. Values, gradients and op state live in an arena that clear() rewinds, so a
+/// training loop of fixed shape does no heap allocation per op after its first step.
+///
+/// \code
+///   Tape<float> tape;
+///   for (int step = 0; step < 100; ++step) {
+///     tape.clear();
+///     auto x = tape.constant(batch);
+///     auto loss = mean(square(matmul(x, tape.param(w)) - tape.constant(y)));
+///     loss.backward();               // w.grad() += dloss/dw
+///   }
+/// \endcode
+///
+/// Custom ops: apply() records any op given its forward and backward as callables; the
+/// built-in ops and the fused recurrent layers use nothing else.
+template <typename T>
+class Tape {
+ public:
+  using Scalar = T;
+
+  Tape() : generation_(detail::next_generation()) {}
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+  ~Tape() { destroy_op_state(); }
+
+  // ---------------------------------------------------------------- leaves
+
+  /// Records a copy of `m` that needs no gradient (inputs, targets, masks).
+  template <typename Derived>
+  Var<T> constant(const Eigen::MatrixBase<Derived>& m, const char* name = "constant") {
+    Var<T> v = new_leaf(name, m.rows(), m.cols(), false);
+    value_map(v.index_) = m.template cast<T>();
+    return v;
+  }
+
+  /// Records a rows x cols constant filled with `fill`.
+  Var<T> filled(Index rows, Index cols, T fill, const char* name = "filled") {
+    Var<T> v = new_leaf(name, rows, cols, false);
+    value_map(v.index_).setConstant(fill);
+    return v;
+  }
+
+  /// Records a 1x1 constant.
+  Var<T> scalar(T s) { return filled(1, 1, s, "scalar"); }
+
+  /// Records a copy of `m` whose gradient is wanted (a per-step leaf).
+  template <typename Derived>
+  Var<T> variable(const Eigen::MatrixBase<Derived>& m, const char* name = "variable") {
+    Var<T> v = new_leaf(name, m.rows(), m.cols(), grad_enabled_);
+    value_map(v.index_) = m.template cast<T>();
+    return v;
+  }
+
+  /// Records a parameter; its gradient accumulates into p.grad(). Recording the same
+  /// parameter twice in one step returns the same node.
+  Var<T> param(Parameter<T>& p, const char* name = "parameter") {
+    if (p.bound_tape_ == this && p.bound_generation_ == generation_ &&
+        p.bound_index_ < nodes_.size() && nodes_[p.bound_index_].value == p.value_.data()) {
+      return Var<T>(this, p.bound_index_, generation_);
+    }
+    if (p.value_.size() == 0) throw ShapeError(std::string(name) + ": empty parameter");
+    if (p.grad_.rows() != p.value_.rows() || p.grad_.cols() != p.value_.cols())
+      p.grad_ = Matrix<T>::Zero(p.value_.rows(), p.value_.cols());
+    Node n = blank_node(name, p.value_.rows(), p.value_.cols());
+    n.value = p.value_.data();
+    n.requires_grad = grad_enabled_ && p.requires_grad_;
+    if (n.requires_grad) n.grad = p.grad_.data();
+    n.external = true;
+    Var<T> v = push(n);
+    p.bound_tape_ = this;
+    p.bound_generation_ = generation_;
+    p.bound_index_ = v.index_;
+    return v;
+  }
+
+  /// A new value that shares `v`'s storage but stops gradients (PyTorch's detach()).
+  Var<T> detach(Var<T> v) {
+    check(v, "detach");
+    const Node src = nodes_[v.index_];
+    Node n = blank_node("detach", src.rows, src.cols);
+    n.value = src.value;
+    return push(n);
+  }
+
+  // ------------------------------------------------------------- custom ops
+
+  /// Records one op: allocates its rows x cols output, runs `forward(MatrixMap<T> out)`,
+  /// and keeps `backward(Tape&, Var<T> out)` for the reverse pass.
+  ///
+  /// Inside backward, read `tape.grad(out)` and `tape.value(x)`, and accumulate into the
+  /// inputs with `tape.grad(x) += ...` only when `tape.requires_grad(x)`. Both callables
+  /// are copied into tape storage: capture Vars and small values, not containers.
+  /// When no input needs a gradient (or inside no_grad) backward is not kept.
+  template <typename Forward, typename Backward>
+  Var<T> apply(const char* op, std::initializer_list<Var<T>> inputs, Index rows, Index cols,
+               Forward&& forward, Backward&& backward) {
+    return apply(op, inputs.begin(), inputs.size(), rows, cols, std::forward<Forward>(forward),
+                 std::forward<Backward>(backward));
+  }
+
+  /// apply() over an array of `count` inputs (concat and friends).
+  template <typename Forward, typename Backward>
+  Var<T> apply(const char* op, const Var<T>* inputs, std::size_t count, Index rows, Index cols,
+               Forward&& forward, Backward&& backward) {
+    return apply(op, inputs, count, rows, cols, std::forward<Forward>(forward),
+                 std::forward<Backward>(backward), nullptr);
+  }
+
+ private:
+  struct ViewForward {
+    void operator()(MatrixMap<T>) const {}
+  };
+
+  template <typename Backward>
+  Var<T> apply(const char* op, std::initializer_list<Var<T>> inputs, Index rows, Index cols,
+               ViewForward forward, Backward&& backward, T* aliased) {
+    return apply(op, inputs.begin(), inputs.size(), rows, cols, forward,
+                 std::forward<Backward>(backward), aliased);
+  }
+
+  // `aliased` non-null: the output is a view of existing storage (see apply_view).
+  template <typename Forward, typename Backward>
+  Var<T> apply(const char* op, const Var<T>* inputs, std::size_t count, Index rows, Index cols,
+               Forward&& forward, Backward&& backward, T* aliased) {
+    if (rows <= 0 || cols <= 0)
+      throw ShapeError(std::string(op) + ": empty result " + detail::shape_str(rows, cols));
+    bool needs_grad = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      check(inputs[i], op);
+      needs_grad = needs_grad || nodes_[inputs[i].index_].requires_grad;
+    }
+    needs_grad = needs_grad && grad_enabled_;
+
+    Node n = blank_node(op, rows, cols);
+    n.value = aliased != nullptr ? aliased
+                                 : arena_.allocate_array<T>(static_cast<std::size_t>(rows * cols));
+    n.input_begin = static_cast<std::uint32_t>(inputs_.size());
+    n.input_count = static_cast<std::uint32_t>(count);
+    for (std::size_t i = 0; i < count; ++i) inputs_.push_back(inputs[i].index_);
+    n.requires_grad = needs_grad;
+    Var<T> out = push(n);
+
+    forward(MatrixMap<T>(nodes_[out.index_].value, rows, cols));
+    if (anomaly_mode_) check_finite(out.index_, "forward", nodes_[out.index_].value, rows * cols);
+
+    if (needs_grad) {
+      using F = std::decay_t<Backward>;
+      void* mem = arena_.allocate(sizeof(F), alignof(F));
+      F* state = new (mem) F(std::forward<Backward>(backward));
+      Node& node = nodes_[out.index_];
+      node.state = state;
+      node.run_backward = [](void* s, Tape& t, Var<T> o) { (*static_cast<F*>(s))(t, o); };
+      if constexpr (!std::is_trivially_destructible_v<F>) {
+        node.destroy = [](void* s) { static_cast<F*>(s)->~F(); };
+        has_destructors_ = true;
+      }
+    }
+    return out;
+  }
+
+ public:
+  /// Records an op whose output shares the input's storage (reshape, column slices):
+  /// `offset` elements into it, rows x cols in column-major order. No copy is made.
+  template <typename Backward>
+  Var<T> apply_view(const char* op, Var<T> input, std::size_t offset, Index rows, Index cols,
+                    Backward&& backward) {
+    check(input, op);
+    const Node src = nodes_[input.index_];
+    if (rows <= 0 || cols <= 0 || offset + static_cast<std::size_t>(rows * cols) >
+                                      static_cast<std::size_t>(src.rows * src.cols))
+      throw ShapeError(std::string(op) + ": view " + detail::shape_str(rows, cols) +
+                       " does not fit in " + detail::shape_str(src.rows, src.cols));
+    T* data = src.value + offset;
+    return apply(op, {input}, rows, cols, ViewForward{}, std::forward<Backward>(backward), data);
+  }
+
+  // ---------------------------------------------------------------- backward
+
+  /// Differentiates the 1x1 value `root` (seed 1) into every value that requires a gradient.
+  void backward(Var<T> root) {
+    check(root, "backward");
+    const Node& r = nodes_[root.index_];
+    if (r.rows != 1 || r.cols != 1)
+      throw TapeError("backward: root " + std::string(r.op) + " has shape " +
+                      detail::shape_str(r.rows, r.cols) +
+                      "; a non-scalar root needs a seed gradient of the same shape");
+    Matrix<T> one = Matrix<T>::Ones(1, 1);
+    backward(root, one);
+  }
+
+  /// Differentiates `root` with upstream gradient `seed` (same shape as root).
+  void backward(Var<T> root, const Eigen::Ref<const Matrix<T>>& seed) {
+    check(root, "backward");
+    if (backward_done_)
+      throw TapeError("backward: this tape was already differentiated; clear() it and record "
+                      "the next step before calling backward again");
+    const Node& r = nodes_[root.index_];
+    if (seed.rows() != r.rows || seed.cols() != r.cols)
+      throw ShapeError("backward: seed " + detail::shape_str(seed.rows(), seed.cols()) +
+                       " does not match root " + std::string(r.op) + " " +
+                       detail::shape_str(r.rows, r.cols));
+    if (!r.requires_grad)
+      throw TapeError("backward: root " + std::string(r.op) +
+                      " does not require a gradient (no parameter or variable feeds it, or it "
+                      "was recorded under no_grad)");
+    backward_done_ = true;
+    grad(root) += seed;
+    for (std::size_t i = root.index_ + 1; i-- > 0;) {
+      Node& n = nodes_[i];
+      if (n.grad == nullptr) continue;  // nothing flowed here
+      Var<T> self(this, static_cast<std::uint32_t>(i), generation_);
+      if (n.has_hook) run_hooks(self);
+      if (n.run_backward == nullptr) continue;
+      n.run_backward(n.state, *this, self);
+      if (anomaly_mode_) check_input_grads(i);
+    }
+  }
+
+  // ----------------------------------------------------------------- access
+
+  /// The forward value of `v`.
+  ConstMatrixMap<T> value(Var<T> v) const {
+    check(v, "value");
+    const Node& n = nodes_[v.index_];
+    return ConstMatrixMap<T>(n.value, n.rows, n.cols);
+  }
+
+  /// The gradient of `v`, created as zeros on first use (use it in backward rules).
+  MatrixMap<T> grad(Var<T> v) {
+    check(v, "grad");
+    Node& n = nodes_[v.index_];
+    if (n.grad == nullptr) {
+      n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
+      std::memset(static_cast<void*>(n.grad), 0, sizeof(T) * static_cast<std::size_t>(n.rows * n.cols));
+    }
+    return MatrixMap<T>(n.grad, n.rows, n.cols);
+  }
+
+  /// Whether gradients flow into `v`.
+  bool requires_grad(Var<T> v) const {
+    check(v, "requires_grad");
+    return nodes_[v.index_].requires_grad;
+  }
+
+  /// The op name of node `v` ("matmul", "sigmoid", a custom op's name, ...).
+  const char* op_name(Var<T> v) const {
+    check(v, "op_name");
+    return nodes_[v.index_].op;
+  }
+
+  /// Calls `fn(Var<T>)` for each input of the op that produced `v`, in order.
+  template <typename Fn>
+  void for_each_input(Var<T> v, Fn&& fn) {
+    check(v, "for_each_input");
+    const Node& n = nodes_[v.index_];
+    for (std::uint32_t k = 0; k < n.input_count; ++k)
+      fn(Var<T>(this, inputs_[n.input_begin + k], generation_));
+  }
+
+  /// Calls `hook(dL/dv)` during backward once the gradient of `v` is complete.
+  /// Used by diagnostics (per-step hidden-state gradients); costs nothing when unused.
+  void register_hook(Var<T> v, std::function<void(ConstMatrixMap<T>)> hook) {
+    check(v, "register_hook");
+    nodes_[v.index_].has_hook = true;
+    hooks_.emplace_back(v.index_, std::move(hook));
+  }
+
+  // ------------------------------------------------------------------ state
+
+  /// Forgets every recorded node; handles taken before become invalid.
+  /// Keeps all memory, so the next step of the same shape allocates nothing.
+  void clear() {
+    destroy_op_state();
+    nodes_.clear();
+    inputs_.clear();
+    hooks_.clear();
+    arena_.reset();
+    backward_done_ = false;
+    generation_ = detail::next_generation();
+  }
+
+  /// Number of recorded nodes.
+  std::size_t size() const { return nodes_.size(); }
+
+  /// Bytes of tape storage reserved from the system.
+  std::size_t capacity_bytes() const { return arena_.capacity(); }
+  /// Bytes of tape storage used by the current step.
+  std::size_t used_bytes() const { return arena_.used(); }
+
+  bool grad_enabled() const { return grad_enabled_; }
+  /// Off: ops compute values but record no backward (see NoGradGuard).
+  void set_grad_enabled(bool on) { grad_enabled_ = on; }
+
+  bool anomaly_mode() const { return anomaly_mode_; }
+  /// On: the first NaN or Inf in a forward value or a backward gradient throws
+  /// AnomalyError naming the op and its tape position (see AnomalyGuard).
+  void set_anomaly_mode(bool on) { anomaly_mode_ = on; }
+
+  /// Throws TapeError when `v` is empty, from another tape, or from before a clear().
+  void check(Var<T> v, const char* op) const {
+    if (v.tape_ == nullptr)
+      throw TapeError(std::string(op) + ": empty Var (default-constructed handle)");
+    if (v.tape_ != this) throw TapeError(std::string(op) + ": Var belongs to another tape");
+    if (v.generation_ != generation_ || v.index_ >= nodes_.size())
+      throw TapeError(std::string(op) +
+                      ": Var is stale (its tape was cleared after it was recorded)");
+  }
+
+ private:
+  struct Node {
+    const char* op;
+    T* value;
+    T* grad;
+    Index rows, cols;
+    std::uint32_t input_begin, input_count;
+    void* state;
+    void (*run_backward)(void*, Tape&, Var<T>);
+    void (*destroy)(void*);
+    bool requires_grad;
+    bool external;  // value and grad belong to a Parameter
+    bool has_hook;
+  };
+
+  static Node blank_node(const char* op, Index rows, Index cols) {
+    Node n{};
+    n.op = op;
+    n.rows = rows;
+    n.cols = cols;
+    return n;
+  }
+
+  Var<T> push(const Node& n) {
+    nodes_.push_back(n);
+    return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), generation_);
+  }
+
+  Var<T> new_leaf(const char* name, Index rows, Index cols, bool requires_grad) {
+    if (rows <= 0 || cols <= 0)
+      throw ShapeError(std::string(name) + ": empty matrix " + detail::shape_str(rows, cols) +
+                       " (a batch needs at least one row and one column)");
+    Node n = blank_node(name, rows, cols);
+    n.value = arena_.allocate_array<T>(static_cast<std::size_t>(rows * cols));
+    n.requires_grad = requires_grad;
+    return push(n);
+  }
+
+  MatrixMap<T> value_map(std::uint32_t i) {
+    return MatrixMap<T>(nodes_[i].value, nodes_[i].rows, nodes_[i].cols);
+  }
+
+  void destroy_op_state() {
+    if (!has_destructors_) return;
+    for (Node& n : nodes_)
+      if (n.destroy != nullptr) n.destroy(n.state);
+    has_destructors_ = false;
+  }
+
+  void run_hooks(Var<T> v) {
+    const Node& n = nodes_[v.index_];
+    for (auto& [index, hook] : hooks_)
+      if (index == v.index_) hook(ConstMatrixMap<T>(n.grad, n.rows, n.cols));
+  }
+
+  void check_finite(std::size_t i, const char* pass, const T* data, Index count) const {
+    for (Index k = 0; k < count; ++k) {
+      if (!std::isfinite(data[k])) {
+        const char* what = std::isnan(data[k]) ? "NaN" : "Inf";
+        throw AnomalyError(std::string("anomaly: ") + what + " in " + pass + " of op '" +
+                           nodes_[i].op + "' (tape node #" + std::to_string(i) + ", element " +
+                           std::to_string(k) + " of " +
+                           detail::shape_str(nodes_[i].rows, nodes_[i].cols) + ")");
+      }
+    }
+  }
+
+  // After node i's backward rule ran, a non-finite input gradient is that rule's doing.
+  void check_input_grads(std::size_t i) const {
+    const Node& n = nodes_[i];
+    for (std::uint32_t k = 0; k < n.input_count; ++k) {
+      const Node& in = nodes_[inputs_[n.input_begin + k]];
+      if (in.grad == nullptr) continue;
+      ConstMatrixMap<T> g(in.grad, in.rows, in.cols);
+      if (!g.allFinite()) check_finite(i, "backward", in.grad, in.rows * in.cols);
+    }
+  }
+
+  detail::Arena arena_;
+  std::vector<Node> nodes_;
+  std::vector<std::uint32_t> inputs_;
+  std::vector<std::pair<std::uint32_t, std::function<void(ConstMatrixMap<T>)>>> hooks_;
+  std::uint64_t generation_;
+  bool grad_enabled_ = true;
+  bool anomaly_mode_ = false;
+  bool backward_done_ = false;
+  bool has_destructors_ = false;
+};
+
+// ------------------------------------------------------------ Var members
+
+template <typename T>
+Tape<T>& Var<T>::tape() const {
+  if (tape_ == nullptr) throw TapeError("Var: empty handle (default-constructed)");
+  return *tape_;
+}
+template <typename T>
+Index Var<T>::rows() const {
+  return tape().value(*this).rows();
+}
+template <typename T>
+Index Var<T>::cols() const {
+  return tape().value(*this).cols();
+}
+template <typename T>
+ConstMatrixMap<T> Var<T>::value() const {
+  return tape().value(*this);
+}
+template <typename T>
+ConstMatrixMap<T> Var<T>::grad() const {
+  MatrixMap<T> g = tape().grad(*this);
+  return ConstMatrixMap<T>(g.data(), g.rows(), g.cols());
+}
+template <typename T>
+T Var<T>::item() const {
+  ConstMatrixMap<T> v = value();
+  if (v.size() != 1)
+    throw ShapeError("item: value has shape " + detail::shape_str(v) + ", not [1x1]");
+  return v(0, 0);
+}
+template <typename T>
+bool Var<T>::requires_grad() const {
+  return tape().requires_grad(*this);
+}
+template <typename T>
+void Var<T>::backward() const {
+  tape().backward(*this);
+}
+
+}  // namespace gradflow
