@@ -196,9 +196,11 @@ class Comparison {
 using Checker = void (*)(const Case&, Comparison&);
 using Registry = std::map<std::string, Checker>;
 
-/// Kinds of the building-blocks issue: mlp, batchnorm1d, clip_*, optim_*, loss_*.
+/// Kinds mlp, batchnorm1d and loss_* (nn_cases.cpp).
 void register_nn_checkers(Registry& registry);
+/// Kinds clip_grad_norm, clip_grad_value and optim_* (optim_cases.cpp).
+void register_optim_checkers(Registry& registry);
 /// Kinds of the recurrent issue: rnn_tanh, rnn_relu, lstm, gru.
-void register_recurrent_checkers(Registry& registry);
+void register_recurrent_checkers(Registry& registry);  // recurrent_cases.cpp
 
 }  // namespace gradflow::reference

@@ -1,4 +1,4 @@
-// Checkers for mlp, batchnorm1d, clip_grad_*, optim_* and loss_* cases.
+// Checkers for mlp, batchnorm1d, and loss_* cases.
 #include "case_file.hpp"
 
 namespace gradflow::reference {

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   }
   ref::Registry registry;
   ref::register_nn_checkers(registry);
+  ref::register_optim_checkers(registry);
   ref::register_recurrent_checkers(registry);
 
   std::vector<fs::path> files;
