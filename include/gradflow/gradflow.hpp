@@ -12,3 +12,4 @@
 #include "gradflow/core/tape.hpp"
 #include "gradflow/core/var.hpp"
 #include "gradflow/diagnostics/grad_check.hpp"
+#include "gradflow/init/init.hpp"
