@@ -1,0 +1,85 @@
+// Eigen SGEMM at the shapes the recurrent layers multiply, and a large square SGEMM for
+// the machine's attainable peak (the roofline the comparison reports against).
+//
+//   gemm/peak/<n>/<threads>                    C = A B with n x n x n
+//   gemm/<config>/G<g>/<shape>/<threads>      the shapes of one BPTT config and cell:
+//     step      [B x H] [H x GH]      hidden-to-gates, once per time step (forward)
+//     step_dh   [B x GH] [GH x H]     gradient into the previous hidden state (backward)
+//     step_dw   [B x H]^T [B x GH]    weight gradient of one time step
+//     in_proj   [TB x I] [I x GH]     input projection of the whole sequence at once
+//     in_dx     [TB x GH] [GH x I]    input gradient of the whole sequence
+//     in_dw     [TB x I]^T [TB x GH]  input-weight gradient of the whole sequence
+//
+// Threads: Eigen parallelises a GEMM with OpenMP (this target links it) when asked with
+// Eigen::setNbThreads and the product is large enough; nothing else here is parallel.
+
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Core>
+#include <string>
+
+#include "../common/configs.hpp"
+
+namespace gradflow::bench {
+namespace {
+
+using Mat = Eigen::MatrixXf;
+
+enum class Op { NN, TN };
+
+void bm_gemm(benchmark::State& state, Eigen::Index m, Eigen::Index k, Eigen::Index n, Op op,
+             int threads) {
+  Eigen::setNbThreads(threads);
+  Mat a = op == Op::NN ? Mat::Random(m, k) : Mat::Random(k, m);
+  Mat b = Mat::Random(k, n);
+  Mat c = Mat::Zero(m, n);
+  for (auto _ : state) {
+    if (op == Op::NN)
+      c.noalias() = a * b;
+    else
+      c.noalias() = a.transpose() * b;
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops =
+      2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads_used"] = Eigen::nbThreads();
+  Eigen::setNbThreads(1);
+}
+
+}  // namespace
+
+void register_gemm_benchmarks() {
+  for (int threads : {1, 2}) {
+    for (Eigen::Index n : {512, 1024, 2048}) {
+      const std::string name = "gemm/peak/" + std::to_string(n) + "/" + std::to_string(threads);
+      benchmark::RegisterBenchmark(name.c_str(), bm_gemm, n, n, n, Op::NN, threads)->UseRealTime();
+    }
+  }
+  for (const BpttConfig& c : kBpttConfigs) {
+    for (int g : {kRnnGates, kGruGates, kLstmGates}) {
+      const Eigen::Index B = c.batch, TB = c.batch * c.steps, I = c.input, H = c.hidden,
+                         GH = g * c.hidden;
+      struct Shape {
+        const char* name;
+        Eigen::Index m, k, n;
+        Op op;
+      };
+      const Shape shapes[] = {{"step", B, H, GH, Op::NN},    {"step_dh", B, GH, H, Op::NN},
+                              {"step_dw", H, B, GH, Op::TN}, {"in_proj", TB, I, GH, Op::NN},
+                              {"in_dx", TB, GH, I, Op::NN},  {"in_dw", I, TB, GH, Op::TN}};
+      for (int threads : {1, 2}) {
+        for (const Shape& s : shapes) {
+          const std::string name = std::string("gemm/") + c.name + "/G" + std::to_string(g) + "/" +
+                                   s.name + "/" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), bm_gemm, s.m, s.k, s.n, s.op, threads)
+              ->UseRealTime();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace gradflow::bench
