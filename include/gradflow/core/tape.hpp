@@ -88,10 +88,14 @@ class Tape {
   }
 
   /// Records a parameter; its gradient accumulates into p.grad(). Recording the same
-  /// parameter twice in one step returns the same node.
+  /// parameter twice in one step returns the same node, unless gradient recording was
+  /// switched in between (under no_grad, or set_requires_grad): then a new node is made,
+  /// so a parameter first read under no_grad still gets its gradient afterwards.
   Var<T> param(Parameter<T>& p, const char* name = "parameter") {
+    const bool wants_grad = grad_enabled_ && p.requires_grad_;
     if (p.bound_tape_ == this && p.bound_generation_ == generation_ &&
-        p.bound_index_ < nodes_.size() && nodes_[p.bound_index_].value == p.value_.data()) {
+        p.bound_index_ < nodes_.size() && nodes_[p.bound_index_].value == p.value_.data() &&
+        nodes_[p.bound_index_].requires_grad == wants_grad) {
       return Var<T>(this, p.bound_index_, generation_);
     }
     if (p.value_.size() == 0) throw ShapeError(std::string(name) + ": empty parameter");
@@ -99,7 +103,7 @@ class Tape {
       p.grad_ = Matrix<T>::Zero(p.value_.rows(), p.value_.cols());
     Node n = blank_node(name, p.value_.rows(), p.value_.cols());
     n.value = p.value_.data();
-    n.requires_grad = grad_enabled_ && p.requires_grad_;
+    n.requires_grad = wants_grad;
     if (n.requires_grad) n.grad = p.grad_.data();
     n.external = true;
     Var<T> v = push(n);
@@ -202,8 +206,9 @@ class Tape {
                     Backward&& backward) {
     check(input, op);
     const Node src = nodes_[input.index_];
-    if (rows <= 0 || cols <= 0 || offset + static_cast<std::size_t>(rows * cols) >
-                                      static_cast<std::size_t>(src.rows * src.cols))
+    if (rows <= 0 || cols <= 0 ||
+        offset + static_cast<std::size_t>(rows * cols) >
+            static_cast<std::size_t>(src.rows * src.cols))
       throw ShapeError(std::string(op) + ": view " + detail::shape_str(rows, cols) +
                        " does not fit in " + detail::shape_str(src.rows, src.cols));
     T* data = src.value + offset;
@@ -220,36 +225,24 @@ class Tape {
       throw TapeError("backward: root " + std::string(r.op) + " has shape " +
                       detail::shape_str(r.rows, r.cols) +
                       "; a non-scalar root needs a seed gradient of the same shape");
-    Matrix<T> one = Matrix<T>::Ones(1, 1);
-    backward(root, one);
+    check_backward_allowed(root);
+    backward_done_ = true;
+    grad(root)(0, 0) += T(1);  // no seed matrix: a training step must not allocate
+    reverse_pass(root);
   }
 
   /// Differentiates `root` with upstream gradient `seed` (same shape as root).
   void backward(Var<T> root, const Eigen::Ref<const Matrix<T>>& seed) {
     check(root, "backward");
-    if (backward_done_)
-      throw TapeError("backward: this tape was already differentiated; clear() it and record "
-                      "the next step before calling backward again");
     const Node& r = nodes_[root.index_];
     if (seed.rows() != r.rows || seed.cols() != r.cols)
       throw ShapeError("backward: seed " + detail::shape_str(seed.rows(), seed.cols()) +
                        " does not match root " + std::string(r.op) + " " +
                        detail::shape_str(r.rows, r.cols));
-    if (!r.requires_grad)
-      throw TapeError("backward: root " + std::string(r.op) +
-                      " does not require a gradient (no parameter or variable feeds it, or it "
-                      "was recorded under no_grad)");
+    check_backward_allowed(root);
     backward_done_ = true;
     grad(root) += seed;
-    for (std::size_t i = root.index_ + 1; i-- > 0;) {
-      Node& n = nodes_[i];
-      if (n.grad == nullptr) continue;  // nothing flowed here
-      Var<T> self(this, static_cast<std::uint32_t>(i), generation_);
-      if (n.has_hook) run_hooks(self);
-      if (n.run_backward == nullptr) continue;
-      n.run_backward(n.state, *this, self);
-      if (anomaly_mode_) check_input_grads(i);
-    }
+    reverse_pass(root);
   }
 
   // ----------------------------------------------------------------- access
@@ -267,7 +260,8 @@ class Tape {
     Node& n = nodes_[v.index_];
     if (n.grad == nullptr) {
       n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
-      std::memset(static_cast<void*>(n.grad), 0, sizeof(T) * static_cast<std::size_t>(n.rows * n.cols));
+      std::memset(static_cast<void*>(n.grad), 0,
+                  sizeof(T) * static_cast<std::size_t>(n.rows * n.cols));
     }
     return MatrixMap<T>(n.grad, n.rows, n.cols);
   }
@@ -363,6 +357,31 @@ class Tape {
     n.rows = rows;
     n.cols = cols;
     return n;
+  }
+
+  void check_backward_allowed(Var<T> root) const {
+    if (backward_done_)
+      throw TapeError(
+          "backward: this tape was already differentiated; clear() it and record "
+          "the next step before calling backward again");
+    if (!nodes_[root.index_].requires_grad)
+      throw TapeError("backward: root " + std::string(nodes_[root.index_].op) +
+                      " does not require a gradient (no parameter or variable feeds it, or it "
+                      "was recorded under no_grad)");
+  }
+
+  // The reverse loop: every node from root down to the first, each rule run once its
+  // gradient is complete (all its consumers come later on the tape).
+  void reverse_pass(Var<T> root) {
+    for (std::size_t i = root.index_ + 1; i-- > 0;) {
+      Node& n = nodes_[i];
+      if (n.grad == nullptr) continue;  // nothing flowed here
+      Var<T> self(this, static_cast<std::uint32_t>(i), generation_);
+      if (n.has_hook) run_hooks(self);
+      if (n.run_backward == nullptr) continue;
+      n.run_backward(n.state, *this, self);
+      if (anomaly_mode_) check_input_grads(i);
+    }
   }
 
   Var<T> push(const Node& n) {

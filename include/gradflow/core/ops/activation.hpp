@@ -91,8 +91,22 @@ Var<T> gelu(Var<T> a, GeluApproximation approx = GeluApproximation::None) {
       });
 }
 
-/// Softmax along `axis` (Axis::Cols: each row sums to 1, the usual batch x classes case).
-/// Stable: the max is subtracted first. Backward: dx = y (g - sum(g y)).
+namespace detail {
+/// Calls fn(row r of each m) for every row (per_row) or fn(column c of each m) for every
+/// column. Softmax works group by group this way: no temporary vector, so no allocation.
+template <typename Fn, typename... Ms>
+void for_each_group(bool per_row, Index rows, Index cols, Fn&& fn, Ms&&... ms) {
+  if (per_row) {
+    for (Index r = 0; r < rows; ++r) fn(ms.row(r)...);
+  } else {
+    for (Index c = 0; c < cols; ++c) fn(ms.col(c)...);
+  }
+}
+}  // namespace detail
+
+/// Softmax along `axis` (Axis::Cols: each row sums to 1, the usual batch x classes case;
+/// Axis::Rows: each column, PyTorch's dim=0). Stable: the max is subtracted first.
+/// Backward: dx = y (g - sum(g y)).
 template <typename T>
 Var<T> softmax(Var<T> a, Axis axis = Axis::Cols) {
   Tape<T>& t = a.tape();
@@ -100,21 +114,22 @@ Var<T> softmax(Var<T> a, Axis axis = Axis::Cols) {
   return t.apply(
       "softmax", {a}, a.rows(), a.cols(),
       [&t, a, per_row](MatrixMap<T> out) {
-        auto x = t.value(a);
-        if (per_row) {
-          out = (x.colwise() - x.rowwise().maxCoeff()).array().exp();
-          out.array().colwise() /= out.rowwise().sum().array();
-        } else {
-          out = (x.rowwise() - x.colwise().maxCoeff()).array().exp();
-          out.array().rowwise() /= out.colwise().sum().array();
-        }
+        detail::for_each_group(
+            per_row, out.rows(), out.cols(),
+            [](auto x, auto y) {
+              y = (x.array() - x.maxCoeff()).exp().matrix();
+              y /= y.sum();
+            },
+            t.value(a), out);
       },
       [a, per_row](Tape<T>& tp, Var<T> out) {
-        auto y = tp.value(out).array();
-        auto g = tp.grad(out).array();
-        auto dx = tp.grad(a).array();
-        if (per_row) dx += y * (g.colwise() - (g * y).rowwise().sum());
-        else dx += y * (g.rowwise() - (g * y).colwise().sum());
+        detail::for_each_group(
+            per_row, tp.value(out).rows(), tp.value(out).cols(),
+            [](auto y, auto g, auto dx) {
+              const T dot = y.cwiseProduct(g).sum();
+              dx.array() += y.array() * (g.array() - dot);
+            },
+            tp.value(out), tp.grad(out), tp.grad(a));
       });
 }
 
@@ -127,21 +142,22 @@ Var<T> log_softmax(Var<T> a, Axis axis = Axis::Cols) {
   return t.apply(
       "log_softmax", {a}, a.rows(), a.cols(),
       [&t, a, per_row](MatrixMap<T> out) {
-        auto x = t.value(a);
-        if (per_row) {
-          out = x.colwise() - x.rowwise().maxCoeff();
-          out.colwise() -= out.array().exp().rowwise().sum().log().matrix();
-        } else {
-          out = x.rowwise() - x.colwise().maxCoeff();
-          out.rowwise() -= out.array().exp().colwise().sum().log().matrix();
-        }
+        detail::for_each_group(
+            per_row, out.rows(), out.cols(),
+            [](auto x, auto y) {
+              y = (x.array() - x.maxCoeff()).matrix();
+              y.array() -= std::log(y.array().exp().sum());
+            },
+            t.value(a), out);
       },
       [a, per_row](Tape<T>& tp, Var<T> out) {
-        auto p = tp.value(out).array().exp();
-        auto g = tp.grad(out).array();
-        auto dx = tp.grad(a).array();
-        if (per_row) dx += g - p.colwise() * g.rowwise().sum();
-        else dx += g - p.rowwise() * g.colwise().sum();
+        detail::for_each_group(
+            per_row, tp.value(out).rows(), tp.value(out).cols(),
+            [](auto y, auto g, auto dx) {
+              const T total = g.sum();
+              dx.array() += g.array() - y.array().exp() * total;
+            },
+            tp.value(out), tp.grad(out), tp.grad(a));
       });
 }
 

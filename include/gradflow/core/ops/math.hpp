@@ -17,7 +17,8 @@ Var<T> unary(const char* op, Var<T> a, Forward forward, Rule rule) {
       op, {a}, a.rows(), a.cols(),
       [&t, a, forward](MatrixMap<T> out) { out.array() = forward(t.value(a).array()); },
       [a, rule](Tape<T>& tp, Var<T> out) {
-        tp.grad(a).array() += rule(tp.value(a).array(), tp.value(out).array(), tp.grad(out).array());
+        tp.grad(a).array() +=
+            rule(tp.value(a).array(), tp.value(out).array(), tp.grad(out).array());
       });
 }
 }  // namespace detail
@@ -62,12 +63,16 @@ Var<T> abs(Var<T> a) {
       [](const auto& x, const auto&, const auto& g) { return g * x.sign(); });
 }
 
-/// x^p for a constant exponent. Backward: dx = g p x^(p-1).
+/// x^p for a constant exponent. Backward: dx = g p x^(p-1), and 0 when p = 0 (as PyTorch,
+/// where the formula would give 0 * 0^-1 = NaN at x = 0).
 template <typename T>
 Var<T> pow(Var<T> a, typename Var<T>::Scalar p) {
   return detail::unary<T>(
       "pow", a, [p](const auto& x) { return x.pow(p); },
-      [p](const auto& x, const auto&, const auto& g) { return g * p * x.pow(p - T(1)); });
+      [p](const auto& x, const auto&, const auto& g) {
+        // For p = 0 the exponent is moved to 1 so the factor p = 0 meets a finite x^1.
+        return g * p * x.pow(p == T(0) ? T(1) : p - T(1));
+      });
 }
 
 /// x limited to [lo, hi]. Backward: dx = g where lo <= x <= hi, else 0 (as PyTorch).

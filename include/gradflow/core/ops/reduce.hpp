@@ -29,14 +29,18 @@ Var<T> sum(Var<T> a, Axis axis) {
   return t.apply(
       "sum_axis", {a}, rows ? 1 : a.rows(), rows ? a.cols() : 1,
       [&t, a, rows](MatrixMap<T> out) {
-        if (rows) out = t.value(a).colwise().sum();
-        else out = t.value(a).rowwise().sum();
+        if (rows)
+          out = t.value(a).colwise().sum();
+        else
+          out = t.value(a).rowwise().sum();
       },
       [a, rows](Tape<T>& tp, Var<T> out) {
         auto dx = tp.grad(a);
         auto g = tp.grad(out);
-        if (rows) dx.rowwise() += g.row(0);
-        else dx.colwise() += g.col(0);
+        if (rows)
+          dx.rowwise() += g.row(0);
+        else
+          dx.colwise() += g.col(0);
       });
 }
 
@@ -60,14 +64,23 @@ Var<T> mean(Var<T> a, Axis axis) {
   return t.apply(
       "mean_axis", {a}, rows ? 1 : a.rows(), rows ? a.cols() : 1,
       [&t, a, rows](MatrixMap<T> out) {
-        if (rows) out = t.value(a).colwise().mean();
-        else out = t.value(a).rowwise().mean();
+        if (rows)
+          out = t.value(a).colwise().mean();
+        else
+          out = t.value(a).rowwise().mean();
       },
       [a, rows](Tape<T>& tp, Var<T> out) {
         auto dx = tp.grad(a);
         auto g = tp.grad(out);
-        if (rows) dx.rowwise() += g.row(0) / static_cast<T>(dx.rows());
-        else dx.colwise() += g.col(0) / static_cast<T>(dx.cols());
+        // Column by column: a broadcast of `g / n` would make Eigen evaluate it into a
+        // heap temporary first.
+        if (rows) {
+          const T scale = T(1) / static_cast<T>(dx.rows());
+          for (Index c = 0; c < dx.cols(); ++c) dx.col(c).array() += g(0, c) * scale;
+        } else {
+          const T scale = T(1) / static_cast<T>(dx.cols());
+          for (Index c = 0; c < dx.cols(); ++c) dx.col(c) += g.col(0) * scale;
+        }
       });
 }
 
