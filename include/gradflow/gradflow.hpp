@@ -13,3 +13,5 @@
 #include "gradflow/core/var.hpp"
 #include "gradflow/diagnostics/grad_check.hpp"
 #include "gradflow/init/init.hpp"
+#include "gradflow/io/weights.hpp"
+#include "gradflow/nn/nn.hpp"

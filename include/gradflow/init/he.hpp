@@ -8,14 +8,15 @@
 #include "gradflow/init/fan.hpp"
 #include "gradflow/init/gain.hpp"
 
-namespace gradflow::init {
-
-namespace detail {
-inline double kaiming_std(Fans f, double a, FanMode mode, Nonlinearity nonlinearity) {
-  const double fan = static_cast<double>(mode == FanMode::FanIn ? f.fan_in : f.fan_out);
-  return calculate_gain(nonlinearity, a) / std::sqrt(fan);
+namespace gradflow::detail {
+inline double kaiming_std(init::Fans f, double a, init::FanMode mode,
+                          init::Nonlinearity nonlinearity) {
+  const double fan = static_cast<double>(mode == init::FanMode::FanIn ? f.fan_in : f.fan_out);
+  return init::calculate_gain(nonlinearity, a) / std::sqrt(fan);
 }
-}  // namespace detail
+}  // namespace gradflow::detail
+
+namespace gradflow::init {
 
 /// Fills the [fan_out x fan_in] matrix `m` from U(-b, b) with b = sqrt(3) * gain / sqrt(fan),
 /// gain = calculate_gain(nonlinearity, a) and fan = fan_in or fan_out by `mode`,
