@@ -118,6 +118,8 @@ class BatchNorm1d : public Layer<T> {
     return 3;
   }
 
+  // Training: one op over [x, gamma, beta]; columns are independent, so each is done in
+  // one pass without temporaries (no heap allocation per step).
   Var<T> forward_batch(Var<T> x) {
     Tape<T>& tape = x.tape();
     Var<T> in[3];
@@ -131,56 +133,65 @@ class BatchNorm1d : public Layer<T> {
         [&tape, in, count, eps, momentum, rm, rv](MatrixMap<T> out) {
           auto xv = tape.value(in[0]);
           const T n = static_cast<T>(xv.rows());
-          const Eigen::Array<T, 1, Eigen::Dynamic> mu = xv.colwise().mean().array();
-          out.array() = xv.array().rowwise() - mu;
-          const Eigen::Array<T, 1, Eigen::Dynamic> var = out.array().square().colwise().sum() / n;
-          out.array().rowwise() *= (var + eps).rsqrt();
-          if (count == 3) {
-            out.array().rowwise() *= tape.value(in[1]).array().row(0);
-            out.array().rowwise() += tape.value(in[2]).array().row(0);
-          }
-          if (rm != nullptr) {
-            rm->array() = (T(1) - momentum) * rm->array() + momentum * mu;
-            rv->array() = (T(1) - momentum) * rv->array() + momentum * var * (n / (n - T(1)));
+          for (Index j = 0; j < xv.cols(); ++j) {
+            const T mu = xv.col(j).mean();
+            const T var = (xv.col(j).array() - mu).square().sum() / n;
+            T scale = T(1) / std::sqrt(var + eps), shift = T(0);
+            if (count == 3) {
+              scale *= tape.value(in[1])(0, j);
+              shift = tape.value(in[2])(0, j);
+            }
+            out.col(j).array() = (xv.col(j).array() - mu) * scale + shift;
+            if (rm != nullptr) {
+              (*rm)(0, j) = (T(1) - momentum) * (*rm)(0, j) + momentum * mu;
+              (*rv)(0, j) = (T(1) - momentum) * (*rv)(0, j) + momentum * var * n / (n - T(1));
+            }
           }
         },
         // Recomputes mu and s from x rather than keeping them: O(B C), like the rest.
         [in, count, eps](Tape<T>& tp, Var<T> out) {
-          auto xv = tp.value(in[0]).array();
-          auto g = tp.grad(out).array();
+          auto xv = tp.value(in[0]);
+          auto g = tp.grad(out);
           const T n = static_cast<T>(xv.rows());
-          const Eigen::Array<T, 1, Eigen::Dynamic> mu = xv.colwise().mean();
-          const Eigen::Array<T, 1, Eigen::Dynamic> s =
-              ((xv.rowwise() - mu).square().colwise().sum() / n + eps).rsqrt();
-          const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic> x_hat =
-              (xv.rowwise() - mu).rowwise() * s;
-          if (count == 3) {
-            if (tp.requires_grad(in[1])) tp.grad(in[1]).array() += (g * x_hat).colwise().sum();
-            if (tp.requires_grad(in[2])) tp.grad(in[2]).array() += g.colwise().sum();
+          const bool affine = count == 3;
+          const bool need_x = tp.requires_grad(in[0]);
+          const bool need_gamma = affine && tp.requires_grad(in[1]);
+          const bool need_beta = affine && tp.requires_grad(in[2]);
+          for (Index j = 0; j < xv.cols(); ++j) {
+            auto xc = xv.col(j).array();
+            auto gc = g.col(j).array();
+            const T mu = xc.mean();
+            const T s = T(1) / std::sqrt((xc - mu).square().sum() / n + eps);
+            const T sum_g = gc.sum();                     // sum(g)
+            const T sum_gx = (gc * (xc - mu)).sum() * s;  // sum(g x_hat)
+            if (need_gamma) tp.grad(in[1])(0, j) += sum_gx;
+            if (need_beta) tp.grad(in[2])(0, j) += sum_g;
+            if (!need_x) continue;
+            const T gamma = affine ? tp.value(in[1])(0, j) : T(1);
+            tp.grad(in[0]).col(j).array() +=
+                (gamma * s / n) * (n * gc - sum_g - (xc - mu) * (s * sum_gx));
           }
-          if (!tp.requires_grad(in[0])) return;
-          Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic> g_hat = g;  // g gamma
-          if (count == 3) g_hat.rowwise() *= tp.value(in[1]).array().row(0);
-          const Eigen::Array<T, 1, Eigen::Dynamic> sum_g = g_hat.colwise().sum();
-          const Eigen::Array<T, 1, Eigen::Dynamic> sum_gx = (g_hat * x_hat).colwise().sum();
-          tp.grad(in[0]).array() +=
-              ((n * g_hat).rowwise() - sum_g - x_hat.rowwise() * sum_gx).rowwise() * (s / n);
         });
   }
 
-  // Evaluation: an affine map with constant statistics.
+  // Evaluation: an affine map with constant statistics, one op over [x, stats, gamma, beta].
   // Backward: dx = g gamma s, d gamma = sum(g x_hat), d beta = sum(g), s = 1/sqrt(rv + eps).
   Var<T> forward_running(Var<T> x) {
     Tape<T>& tape = x.tape();
-    // The statistics go on the tape as one [2 x C] constant (mean; s) so backward can read
-    // them even if the buffers change before it runs.
-    Matrix<T> stats(2, options_.num_features());
-    stats.row(0) = *running_mean_;
-    stats.row(1) = (running_var_->array() + static_cast<T>(options_.eps())).rsqrt().matrix();
-    // [x, stats, gamma, beta] when affine, [x, stats] otherwise.
+    const Matrix<T>& rm = *running_mean_;
+    const Matrix<T>& rv = *running_var_;
+    const T eps = static_cast<T>(options_.eps());
+    // The statistics are copied onto the tape as one [2 x C] constant (mean; s), so backward
+    // reads the values the forward used even if the buffers change before it runs.
     Var<T> in[4];
     in[0] = x;
-    in[1] = tape.constant(stats, "batch_norm.running_stats");
+    in[1] = tape.apply(
+        "batch_norm.running_stats", {}, 2, options_.num_features(),
+        [&rm, &rv, eps](MatrixMap<T> out) {
+          out.row(0) = rm.row(0);
+          out.row(1) = (rv.row(0).array() + eps).rsqrt().matrix();
+        },
+        [](Tape<T>&, Var<T>) {});
     const bool affine = weight_ != nullptr;
     if (affine) {
       in[2] = tape.param(*weight_, "batch_norm.weight");
@@ -189,28 +200,30 @@ class BatchNorm1d : public Layer<T> {
     return tape.apply(
         "batch_norm_eval", in, affine ? 4 : 2, x.rows(), x.cols(),
         [&tape, in, affine](MatrixMap<T> out) {
-          auto s = tape.value(in[1]).array();
-          out.array() = (tape.value(in[0]).array().rowwise() - s.row(0)).rowwise() * s.row(1);
-          if (affine) {
-            out.array().rowwise() *= tape.value(in[2]).array().row(0);
-            out.array().rowwise() += tape.value(in[3]).array().row(0);
+          auto xv = tape.value(in[0]);
+          auto st = tape.value(in[1]);
+          for (Index j = 0; j < xv.cols(); ++j) {
+            const T scale = affine ? st(1, j) * tape.value(in[2])(0, j) : st(1, j);
+            const T shift = affine ? tape.value(in[3])(0, j) : T(0);
+            out.col(j).array() = (xv.col(j).array() - st(0, j)) * scale + shift;
           }
         },
         [in, affine](Tape<T>& tp, Var<T> out) {
-          auto s = tp.value(in[1]).array();
-          auto g = tp.grad(out).array();
-          if (affine) {
-            const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic> x_hat =
-                (tp.value(in[0]).array().rowwise() - s.row(0)).rowwise() * s.row(1);
-            if (tp.requires_grad(in[2])) tp.grad(in[2]).array() += (g * x_hat).colwise().sum();
-            if (tp.requires_grad(in[3])) tp.grad(in[3]).array() += g.colwise().sum();
+          auto xv = tp.value(in[0]);
+          auto st = tp.value(in[1]);
+          auto g = tp.grad(out);
+          const bool need_x = tp.requires_grad(in[0]);
+          const bool need_gamma = affine && tp.requires_grad(in[2]);
+          const bool need_beta = affine && tp.requires_grad(in[3]);
+          for (Index j = 0; j < xv.cols(); ++j) {
+            auto gc = g.col(j).array();
+            if (need_gamma)
+              tp.grad(in[2])(0, j) += (gc * (xv.col(j).array() - st(0, j))).sum() * st(1, j);
+            if (need_beta) tp.grad(in[3])(0, j) += gc.sum();
+            if (need_x)
+              tp.grad(in[0]).col(j).array() +=
+                  gc * (affine ? st(1, j) * tp.value(in[2])(0, j) : st(1, j));
           }
-          if (!tp.requires_grad(in[0])) return;
-          if (affine)
-            tp.grad(in[0]).array() +=
-                (g.rowwise() * s.row(1)).rowwise() * tp.value(in[2]).array().row(0);
-          else
-            tp.grad(in[0]).array() += g.rowwise() * s.row(1);
         });
   }
 

@@ -3,10 +3,10 @@
 /// Loss functions: mse_loss, cross_entropy (logits + class indices),
 /// binary_cross_entropy_with_logits.
 
+#include <cmath>
 #include <string>
 #include <vector>
 
-#include "gradflow/core/ops/activation.hpp"
 #include "gradflow/core/ops/elementwise.hpp"
 #include "gradflow/core/ops/math.hpp"
 #include "gradflow/core/ops/reduce.hpp"
@@ -60,9 +60,9 @@ Var<T> mse_loss(Var<T> input, Var<T> target, Reduction reduction = Reduction::Me
 }
 
 /// Cross-entropy of [batch x classes] logits against class indices (one per row),
-/// loss_i = -log softmax(x_i)[t_i] = logsumexp(x_i) - x_i[t_i], through the stable
-/// log_softmax. Mean reduction divides by the batch size, as PyTorch without weights.
-/// \code
+/// loss_i = -log softmax(x_i)[t_i] = logsumexp(x_i) - x_i[t_i], with the row maximum
+/// subtracted inside the logsumexp (finite for any logits). Mean reduction divides by the batch
+/// size, as PyTorch without weights. \code
 ///   Var<double> loss = nn::cross_entropy(logits, {2, 0, 1});
 /// \endcode
 /// Backward: d x_i = g_i (softmax(x_i) - onehot(t_i)). Reduction::None gives [batch x 1].
@@ -74,18 +74,47 @@ Var<T> cross_entropy(Var<T> logits, const std::vector<Index>& targets,
     throw ShapeError("cross_entropy: logits " + gradflow::detail::shape_str(batch, classes) +
                      " have " + std::to_string(batch) + " rows but there are " +
                      std::to_string(targets.size()) + " targets");
-  Matrix<T> onehot = Matrix<T>::Zero(batch, classes);
   for (Index i = 0; i < batch; ++i) {
     const Index t = targets[static_cast<std::size_t>(i)];
     if (t < 0 || t >= classes)
       throw ArgumentError("cross_entropy: target " + std::to_string(t) + " of row " +
                           std::to_string(i) + " is not a class index in [0, " +
                           std::to_string(classes) + ")");
-    onehot(i, t) = T(1);
   }
-  Var<T> picked =
-      mul(log_softmax(logits, Axis::Cols), logits.tape().constant(onehot, "cross_entropy.onehot"));
-  return detail::loss_reduce(neg(sum(picked, Axis::Cols)), reduction);
+  Tape<T>& tape = logits.tape();
+  // The targets go on the tape as a [batch x 1] constant (exact: class indices are small).
+  Var<T> target = tape.apply(
+      "cross_entropy.targets", {}, batch, 1,
+      [&targets](MatrixMap<T> out) {
+        for (Index i = 0; i < out.rows(); ++i)
+          out(i, 0) = static_cast<T>(targets[static_cast<std::size_t>(i)]);
+      },
+      [](Tape<T>&, Var<T>) {});
+  Var<T> losses = tape.apply(
+      "cross_entropy", {logits, target}, batch, 1,
+      [&tape, logits, target](MatrixMap<T> out) {
+        auto x = tape.value(logits);
+        auto t = tape.value(target);
+        for (Index i = 0; i < x.rows(); ++i) {
+          const T m = x.row(i).maxCoeff();
+          const T log_sum = std::log((x.row(i).array() - m).exp().sum());
+          out(i, 0) = m + log_sum - x(i, static_cast<Index>(t(i, 0)));
+        }
+      },
+      [logits, target](Tape<T>& tp, Var<T> out) {
+        if (!tp.requires_grad(logits)) return;
+        auto x = tp.value(logits);
+        auto t = tp.value(target);
+        auto g = tp.grad(out);
+        auto dx = tp.grad(logits);
+        for (Index i = 0; i < x.rows(); ++i) {
+          const T m = x.row(i).maxCoeff();
+          const T denom = (x.row(i).array() - m).exp().sum();
+          dx.row(i).array() += (g(i, 0) / denom) * (x.row(i).array() - m).exp();
+          dx(i, static_cast<Index>(t(i, 0))) -= g(i, 0);
+        }
+      });
+  return detail::loss_reduce(losses, reduction);
 }
 
 /// Binary cross-entropy on logits x with targets y in [0, 1], elementwise, in the stable
