@@ -15,3 +15,4 @@
 #include "gradflow/init/init.hpp"
 #include "gradflow/io/weights.hpp"
 #include "gradflow/nn/nn.hpp"
+#include "gradflow/optim/optim.hpp"
