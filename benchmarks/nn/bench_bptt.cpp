@@ -13,7 +13,8 @@
 //                                        without a fused kernel
 //
 // Counters: GFLOPS (3 x forward GEMM flops per step, see configs.hpp), allocs_per_step
-// (every malloc/operator new in the timed loop), tape_bytes (arena capacity the step
+// (every malloc/operator new in the timed loop), page_faults_per_step (minor faults: memory
+// the kernel had to map, or map again, during the step), tape_bytes (arena capacity the step
 // needed), tape_nodes, peak_rss_bytes (the process's, so meaningful for one benchmark
 // run alone). Threads: Eigen::setNbThreads, i.e. OpenMP inside Eigen's GEMMs only.
 
@@ -69,6 +70,13 @@ long peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss * 1024L;  // Linux reports KiB
+}
+
+// Minor page faults so far: first touches of memory the process got from the kernel.
+long page_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
 }
 
 // ------------------------------------------------- the cell written with core ops
@@ -155,12 +163,14 @@ void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
   }
   std::size_t nodes = 0;
   const auto allocs = gradflow::bench::malloc_count();
+  const long faults = page_faults();
   for (auto _ : state) {
     step();
     nodes = tape.size();
     tape.clear();
   }
   const double iterations = static_cast<double>(state.iterations());
+  state.counters["page_faults_per_step"] = static_cast<double>(page_faults() - faults) / iterations;
   state.counters["allocs_per_step"] =
       static_cast<double>(gradflow::bench::malloc_count() - allocs) / iterations;
   state.counters["GFLOPS"] =
