@@ -15,4 +15,5 @@
 #include "gradflow/init/init.hpp"
 #include "gradflow/io/weights.hpp"
 #include "gradflow/nn/nn.hpp"
+#include "gradflow/nn/recurrent/recurrent.hpp"
 #include "gradflow/optim/optim.hpp"

@@ -287,6 +287,16 @@ class Tape {
       fn(Var<T>(this, inputs_[n.input_begin + k], generation_));
   }
 
+  /// Uninitialised rows x cols storage that lives until clear(): the place for a custom
+  /// op's saved state (gate activations of a fused recurrent layer, masks, ...), so that
+  /// recording a step allocates nothing from the system once the tape has warmed up.
+  MatrixMap<T> scratch(Index rows, Index cols) {
+    if (rows < 0 || cols < 0)
+      throw ShapeError("scratch: negative shape " + detail::shape_str(rows, cols));
+    return MatrixMap<T>(arena_.allocate_array<T>(static_cast<std::size_t>(rows * cols)), rows,
+                        cols);
+  }
+
   /// Calls `hook(dL/dv)` during backward once the gradient of `v` is complete.
   /// Used by diagnostics (per-step hidden-state gradients); costs nothing when unused.
   void register_hook(Var<T> v, std::function<void(ConstMatrixMap<T>)> hook) {
