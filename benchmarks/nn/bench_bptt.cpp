@@ -7,10 +7,11 @@
 // (PyTorch's peer does the same). Random float32 data; Google Benchmark's warm-up plus
 // three untimed steps first, so the arena has reached its size.
 //
-//   bptt/<cell>/<config>/<threads>       gradflow's fused recurrent layers (one tape node)
-//   bptt_ops/<cell>/<config>/<threads>   the same cell written with core ops (matmul,
-//                                        slices, sigmoid, tanh, ...): what the tape costs
-//                                        without a fused kernel
+//   bptt/<cell>/<config>/<threads>       nn::RNN / nn::LSTM / nn::GRU, fused (the default:
+//                                        one tape node per layer)
+//   bptt_ops/<cell>/<config>/<threads>   the same layers with options.fused(false): one cell
+//                                        step of core ops per time step, i.e. what the tape
+//                                        costs without the fused kernel
 //
 // Counters: GFLOPS (3 x forward GEMM flops per step, see configs.hpp), allocs_per_step
 // (every malloc/operator new in the timed loop), page_faults_per_step (minor faults: memory
@@ -21,21 +22,17 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "../common/alloc_counter.hpp"
 #include "../common/configs.hpp"
-#include "gradflow/core/ops.hpp"
-#include "gradflow/core/parameter.hpp"
 #include "gradflow/core/tape.hpp"
+#include "gradflow/nn/recurrent/recurrent.hpp"
 
 namespace {
 
-using gradflow::Axis;
-using gradflow::Index;
 using gradflow::Matrix;
-using gradflow::Parameter;
 using gradflow::Tape;
 using gradflow::Var;
 using gradflow::bench::BpttConfig;
@@ -79,65 +76,35 @@ long page_faults() {
   return u.ru_minflt;
 }
 
-// ------------------------------------------------- the cell written with core ops
+// ------------------------------------------------------------------ the layers
 
-// Weights stored as [in x G*H] so the products need no transpose; gate order as PyTorch
-// (LSTM: i f g o; GRU: r z n).
-struct OpsLayer {
-  OpsLayer(Cell c, const BpttConfig& cfg)
-      : cell(c),
-        w_ih(Matrix<float>::Random(cfg.input, gates_of(c) * cfg.hidden) /
-             static_cast<float>(cfg.hidden)),
-        w_hh(Matrix<float>::Random(cfg.hidden, gates_of(c) * cfg.hidden) /
-             static_cast<float>(cfg.hidden)),
-        b_ih(Matrix<float>::Random(1, gates_of(c) * cfg.hidden) / static_cast<float>(cfg.hidden)),
-        b_hh(Matrix<float>::Random(1, gates_of(c) * cfg.hidden) / static_cast<float>(cfg.hidden)) {}
+// nn::RNN / nn::LSTM / nn::GRU, one layer, PyTorch's default initialisation. Fused: the
+// default, one tape node per layer (detail::FusedRecurrence). Not fused
+// (options.fused(false)): the library's composed path, one cell step of core ops per time
+// step.
+template <bool Fused>
+struct Layer {
+  Layer(Cell c, const BpttConfig& cfg) : module(make(c, cfg)) {}
 
-  // Returns the [(T*B) x H] outputs, time-major.
-  Var<float> forward(Tape<float>& tape, Var<float> x, const BpttConfig& cfg,
-                     std::vector<Var<float>>& outputs) {
-    const Index B = cfg.batch, H = cfg.hidden;
-    Var<float> wih = tape.param(w_ih), whh = tape.param(w_hh), bih = tape.param(b_ih),
-               bhh = tape.param(b_hh);
-    Var<float> xproj = gradflow::matmul(x, wih) + bih;  // all time steps at once
-    Var<float> h = tape.filled(B, H, 0.0f, "h0");
-    Var<float> c = tape.filled(B, H, 0.0f, "c0");
-    outputs.clear();
-    for (Index t = 0; t < cfg.steps; ++t) {
-      Var<float> xt = gradflow::slice_rows(xproj, t * B, B);
-      switch (cell) {
-        case Cell::RnnTanh:
-          h = gradflow::tanh(xt + gradflow::matmul(h, whh) + bhh);
-          break;
-        case Cell::Lstm: {
-          Var<float> g = xt + gradflow::matmul(h, whh) + bhh;
-          Var<float> i = gradflow::sigmoid(gradflow::slice_cols(g, 0, H));
-          Var<float> f = gradflow::sigmoid(gradflow::slice_cols(g, H, H));
-          Var<float> n = gradflow::tanh(gradflow::slice_cols(g, 2 * H, H));
-          Var<float> o = gradflow::sigmoid(gradflow::slice_cols(g, 3 * H, H));
-          c = f * c + i * n;
-          h = o * gradflow::tanh(c);
-          break;
-        }
-        case Cell::Gru: {
-          Var<float> hh = gradflow::matmul(h, whh) + bhh;
-          Var<float> r =
-              gradflow::sigmoid(gradflow::slice_cols(xt, 0, H) + gradflow::slice_cols(hh, 0, H));
-          Var<float> z =
-              gradflow::sigmoid(gradflow::slice_cols(xt, H, H) + gradflow::slice_cols(hh, H, H));
-          Var<float> n = gradflow::tanh(gradflow::slice_cols(xt, 2 * H, H) +
-                                        r * gradflow::slice_cols(hh, 2 * H, H));
-          h = n + z * (h - n);  // (1 - z) n + z h
-          break;
-        }
-      }
-      outputs.push_back(h);
+  static std::unique_ptr<gradflow::nn::RecurrentLayer<float>> make(Cell c, const BpttConfig& cfg) {
+    const auto options = gradflow::nn::RecurrentOptions(cfg.input, cfg.hidden).fused(Fused);
+    switch (c) {
+      case Cell::RnnTanh:
+        return std::make_unique<gradflow::nn::RNN<float>>(options);
+      case Cell::Lstm:
+        return std::make_unique<gradflow::nn::LSTM<float>>(options);
+      case Cell::Gru:
+        return std::make_unique<gradflow::nn::GRU<float>>(options);
     }
-    return gradflow::concat(outputs, Axis::Rows);
+    return nullptr;
   }
 
-  Cell cell;
-  Parameter<float> w_ih, w_hh, b_ih, b_hh;
+  // The [(T*B) x H] outputs, time-major.
+  Var<float> forward(Var<float> x, const BpttConfig& cfg) {
+    return module->forward(x, cfg.batch).output;
+  }
+
+  std::unique_ptr<gradflow::nn::RecurrentLayer<float>> module;
 };
 
 // ------------------------------------------------------------------ the driver
@@ -147,13 +114,12 @@ void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
   Eigen::setNbThreads(threads);
   Layer layer(cell, cfg);
   const Matrix<float> x = Matrix<float>::Random(cfg.batch * cfg.steps, cfg.input);
+  // Loss = sum of all outputs (h_n and c_n are not part of it).
   const Matrix<float> ones = Matrix<float>::Ones(cfg.batch * cfg.steps, cfg.hidden);
-  std::vector<Var<float>> scratch;
-  scratch.reserve(static_cast<std::size_t>(cfg.steps));
   Tape<float> tape;
   auto step = [&] {
     Var<float> input = tape.variable(x, "input");
-    Var<float> out = layer.forward(tape, input, cfg, scratch);
+    Var<float> out = layer.forward(input, cfg);
     tape.backward(out, ones);
     benchmark::DoNotOptimize(tape.grad(input).data());
   };
@@ -200,7 +166,8 @@ void register_family(const char* prefix) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_family<OpsLayer>("bptt_ops");
+  register_family<Layer<true>>("bptt");
+  register_family<Layer<false>>("bptt_ops");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
