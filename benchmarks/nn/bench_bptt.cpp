@@ -12,6 +12,9 @@
 //   bptt_ops/<cell>/<config>/<threads>   the same layers with options.fused(false): one cell
 //                                        step of core ops per time step, i.e. what the tape
 //                                        costs without the fused kernel
+//   bptt_ckpt/<cell>/LONG/<threads>      fused with checkpoint_every(32) (about sqrt(T)):
+//                                        the memory gradient checkpointing saves (tape_bytes)
+//                                        and the recomputation it costs
 //
 // Counters: GFLOPS (3 x forward GEMM flops per step, see configs.hpp), allocs_per_step
 // (every malloc/operator new in the timed loop), page_faults_per_step (minor faults: memory
@@ -82,12 +85,14 @@ long page_faults() {
 // default, one tape node per layer (detail::FusedRecurrence). Not fused
 // (options.fused(false)): the library's composed path, one cell step of core ops per time
 // step.
-template <bool Fused>
+template <bool Fused, gradflow::Index CheckpointEvery = 0>
 struct Layer {
   Layer(Cell c, const BpttConfig& cfg) : module(make(c, cfg)) {}
 
   static std::unique_ptr<gradflow::nn::RecurrentLayer<float>> make(Cell c, const BpttConfig& cfg) {
-    const auto options = gradflow::nn::RecurrentOptions(cfg.input, cfg.hidden).fused(Fused);
+    const auto options = gradflow::nn::RecurrentOptions(cfg.input, cfg.hidden)
+                             .fused(Fused)
+                             .checkpoint_every(CheckpointEvery);
     switch (c) {
       case Cell::RnnTanh:
         return std::make_unique<gradflow::nn::RNN<float>>(options);
@@ -149,8 +154,9 @@ void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
 }
 
 template <typename Layer>
-void register_family(const char* prefix) {
+void register_family(const char* prefix, const char* only_config = nullptr) {
   for (const BpttConfig& cfg : gradflow::bench::kBpttConfigs) {
+    if (only_config != nullptr && std::string(cfg.name) != only_config) continue;
     for (Cell cell : {Cell::RnnTanh, Cell::Lstm, Cell::Gru}) {
       for (int threads : {1, 2}) {
         const std::string name = std::string(prefix) + "/" + cell_name(cell) + "/" + cfg.name +
@@ -168,6 +174,7 @@ void register_family(const char* prefix) {
 int main(int argc, char** argv) {
   register_family<Layer<true>>("bptt");
   register_family<Layer<false>>("bptt_ops");
+  register_family<Layer<true, 32>>("bptt_ckpt", "LONG");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,33 +1,7 @@
-// Proves that a steady-state training step allocates nothing on the heap.
-//
-// Two counters: global operator new/delete are replaced by counting versions, and Eigen's
-// own allocator (which calls std::malloc directly, bypassing operator new) is watched with
-// EIGEN_RUNTIME_NO_MALLOC, whose check reports through the eigen_assert defined here. This
-// file therefore does not use the shared precompiled header (see CMakeLists.txt).
-//
-// Under AddressSanitizer the sanitizer owns operator new, so the replacement and the
-// operator-new assertion are left out there; Eigen's count is still checked.
+// Proves that a steady-state training step allocates nothing on the heap (counters in
+// tests/common/alloc_counting.hpp, which must come first; see CMakeLists.txt).
 
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-
-namespace alloc_count {
-inline std::atomic<long> eigen_mallocs{0};
-inline void eigen_assert_failed(const char* what) {
-  if (std::strstr(what, "heap allocation is forbidden") != nullptr) {
-    ++eigen_mallocs;
-  } else {
-    std::fprintf(stderr, "eigen_assert failed: %s\n", what);
-    std::abort();
-  }
-}
-}  // namespace alloc_count
-
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x) ((x) ? static_cast<void>(0) : alloc_count::eigen_assert_failed(#x))
+#include "../common/alloc_counting.hpp"
 
 #include <catch2/catch.hpp>
 #include <gradflow/core/ops.hpp>
@@ -36,90 +10,14 @@ inline void eigen_assert_failed(const char* what) {
 
 #include "core_test_util.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GRADFLOW_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GRADFLOW_TEST_ASAN 1
-#endif
-#endif
-
-namespace alloc_count {
-inline std::atomic<long> news{0};
-inline std::atomic<bool> counting{false};
-}  // namespace alloc_count
-
-#ifndef GRADFLOW_TEST_ASAN
-namespace {
-void* counted_alloc(std::size_t size, std::size_t alignment) {
-  if (alloc_count::counting.load(std::memory_order_relaxed)) ++alloc_count::news;
-  if (size == 0) size = 1;
-  void* p = nullptr;
-  if (alignment <= alignof(std::max_align_t)) {
-    p = std::malloc(size);
-  } else if (posix_memalign(&p, alignment, size) != 0) {
-    p = nullptr;
-  }
-  return p;
-}
-void* counted_alloc_or_throw(std::size_t size, std::size_t alignment) {
-  void* p = counted_alloc(size, alignment);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc_or_throw(n, 0); }
-void* operator new[](std::size_t n) { return counted_alloc_or_throw(n, 0); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  return counted_alloc_or_throw(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  return counted_alloc_or_throw(n, static_cast<std::size_t>(a));
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_alloc(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_alloc(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-#endif
 
 using namespace gradflow;
 using gradflow::test::uniform_matrix;
 
 namespace {
 
-struct Counts {
-  long news = 0;
-  long eigen_mallocs = 0;
-};
-
-// Runs fn() with both counters on and returns what they saw.
-template <typename Fn>
-Counts count_allocations(Fn&& fn) {
-  const long news_before = alloc_count::news, eigen_before = alloc_count::eigen_mallocs;
-  alloc_count::counting = true;
-  Eigen::internal::set_is_malloc_allowed(false);
-  fn();
-  Eigen::internal::set_is_malloc_allowed(true);
-  alloc_count::counting = false;
-  return {alloc_count::news - news_before, alloc_count::eigen_mallocs - eigen_before};
-}
+using alloc_count::count_allocations;
+using alloc_count::Counts;
 
 void require_no_allocations(const Counts& c) {
 #ifndef GRADFLOW_TEST_ASAN

@@ -1,9 +1,8 @@
 #include <catch2/catch.hpp>
-
-#include <memory>
-#include <vector>
-
 #include <gradflow/optim/optim.hpp>
+#include <memory>
+#include <type_traits>
+#include <vector>
 
 using namespace gradflow;
 
@@ -112,8 +111,8 @@ TEST_CASE("A parameter resized after the optimizer was made is reported", "[opti
   Parameter<double> p(Matrix<double>::Zero(2, 2));
   optim::Adam<double> opt({&p});
   p.assign(Matrix<double>::Zero(3, 3));
-  REQUIRE_THROWS_WITH(opt.step(), Catch::Matchers::Contains("[3x3]") &&
-                                      Catch::Matchers::Contains("[2x2]"));
+  REQUIRE_THROWS_WITH(opt.step(),
+                      Catch::Matchers::Contains("[3x3]") && Catch::Matchers::Contains("[2x2]"));
 }
 
 TEST_CASE("zero_grad clears every parameter's gradient", "[optim]") {
@@ -122,6 +121,75 @@ TEST_CASE("zero_grad clears every parameter's gradient", "[optim]") {
   b.grad().setConstant(-1);
   optim::RMSprop<float> opt({&a, &b});
   opt.zero_grad();
-  REQUIRE(a.grad().cwiseAbs().maxCoeff() == 0.0f);
-  REQUIRE(b.grad().cwiseAbs().maxCoeff() == 0.0f);
+  REQUIRE_THAT(a.grad().cwiseAbs().maxCoeff(), Catch::Matchers::WithinAbs(0.0f, 0.0f));
+  REQUIRE_THAT(b.grad().cwiseAbs().maxCoeff(), Catch::Matchers::WithinAbs(0.0f, 0.0f));
+}
+
+namespace {
+
+// Two steps of an optimizer made by `make` on parameters whose gradients are `grads`.
+template <typename T, typename Make>
+Matrix<T> after_two_steps(Make make, const Matrix<T>& g0, const Matrix<T>& g1) {
+  Parameter<T> p(start<T>());
+  auto opt = make(std::vector<Parameter<T>*>{&p});
+  p.grad() = g0;
+  opt.step();
+  p.grad() = g1;
+  opt.step();
+  return p.value();
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("maximize steps with g as minimizing steps with -g", "[optim]", float, double) {
+  using T = TestType;
+  using Params = std::vector<Parameter<T>*>;
+  Matrix<T> g0(2, 3), g1(2, 3);
+  g0 << 1, -2, 0.5, 3, 0.25, -1;
+  g1 << -0.5, 1, 2, -3, 0.75, 1.5;
+  auto same = [&](auto minimize, auto maximize) {
+    const Matrix<T> a = after_two_steps<T>(minimize, Matrix<T>(-g0), Matrix<T>(-g1));
+    const Matrix<T> b = after_two_steps<T>(maximize, g0, g1);
+    REQUIRE((a - start<T>()).norm() > T(1e-3));  // the steps moved
+    REQUIRE((a - b).norm() <= T(1e-6) * a.norm());
+  };
+  SECTION("SGD") {
+    auto o = optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.1);
+    same([&](Params p) { return optim::SGD<T>(p, o); },
+         [&](Params p) { return optim::SGD<T>(p, optim::SGDOptions(o).maximize(true)); });
+  }
+  SECTION("Adam") {
+    auto o = optim::AdamOptions(0.1).weight_decay(0.1).amsgrad(true);
+    same([&](Params p) { return optim::Adam<T>(p, o); },
+         [&](Params p) { return optim::Adam<T>(p, optim::AdamOptions(o).maximize(true)); });
+  }
+  SECTION("AdamW") {
+    auto o = optim::AdamWOptions(0.1);
+    same([&](Params p) { return optim::AdamW<T>(p, o); },
+         [&](Params p) { return optim::AdamW<T>(p, optim::AdamWOptions(o).maximize(true)); });
+  }
+  SECTION("RMSprop") {
+    auto o = optim::RMSpropOptions(0.1).centered(true).momentum(0.5).weight_decay(0.1);
+    same([&](Params p) { return optim::RMSprop<T>(p, o); },
+         [&](Params p) { return optim::RMSprop<T>(p, optim::RMSpropOptions(o).maximize(true)); });
+  }
+  SECTION("Adagrad") {
+    auto o = optim::AdagradOptions(0.1).weight_decay(0.1);
+    same([&](Params p) { return optim::Adagrad<T>(p, o); },
+         [&](Params p) { return optim::Adagrad<T>(p, optim::AdagradOptions(o).maximize(true)); });
+  }
+}
+
+TEST_CASE("AdamW takes only AdamWOptions, whose default weight decay is 1e-2", "[optim]") {
+  using Params = std::vector<Parameter<double>*>;
+  STATIC_REQUIRE(std::is_constructible_v<optim::AdamW<double>, Params, optim::AdamWOptions>);
+  STATIC_REQUIRE_FALSE(std::is_constructible_v<optim::AdamW<double>, Params, optim::AdamOptions>);
+  STATIC_REQUIRE_FALSE(std::is_constructible_v<optim::Adam<double>, Params, optim::AdamWOptions>);
+  REQUIRE(optim::AdamWOptions().weight_decay() == Approx(1e-2));
+  REQUIRE_THAT(optim::AdamOptions().weight_decay(), Catch::Matchers::WithinAbs(0.0, 0.0));
+  // The setters keep the options' type, so a chain still builds an AdamW.
+  Parameter<double> p(Matrix<double>::Zero(1, 1));
+  optim::AdamW<double> opt({&p}, optim::AdamWOptions(0.1).betas(0.8, 0.9).amsgrad(true));
+  REQUIRE(opt.options().beta1() == Approx(0.8));
+  REQUIRE(opt.options().weight_decay() == Approx(1e-2));
 }

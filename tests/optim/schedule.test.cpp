@@ -1,10 +1,8 @@
 #include <catch2/catch.hpp>
-
 #include <cmath>
-#include <memory>
-
 #include <gradflow/optim/schedule.hpp>
 #include <gradflow/optim/sgd.hpp>
+#include <memory>
 
 using namespace gradflow;
 using namespace gradflow::optim;
@@ -24,8 +22,8 @@ TEST_CASE("Closed-form schedules give PyTorch's values", "[optim][schedule]") {
 }
 
 TEST_CASE("A warm-up followed by cosine decay switches at its milestone", "[optim][schedule]") {
-  SequentialSchedule s({std::make_shared<LinearWarmup>(5, 0.5), std::make_shared<CosineAnnealing>(10)},
-                       {5});
+  SequentialSchedule s(
+      {std::make_shared<LinearWarmup>(5, 0.5), std::make_shared<CosineAnnealing>(10)}, {5});
   REQUIRE(s.lr(0, 1.0) == Approx(0.5));
   REQUIRE(s.lr(4, 1.0) == Approx(0.9));
   REQUIRE(s.lr(5, 1.0) == Approx(1.0));  // cosine restarts its own count at the milestone

@@ -60,7 +60,7 @@ GradCheckReport gradcheck(
     Var<T> out = f(tape, vars);
     if (out.rows() != 1 || out.cols() != 1)
       throw ShapeError("gradcheck: function must return [1x1], got " +
-                       detail::shape_str(out.rows(), out.cols()));
+                       gradflow::detail::shape_str(out.rows(), out.cols()));
     const T value = out.item();
     if (differentiate) {
       tape.backward(out);

@@ -9,42 +9,58 @@
 
 namespace gradflow::optim {
 
-/// Hyper-parameters of Adam and AdamW, with PyTorch's names and defaults
-/// (AdamW's default weight_decay is 1e-2: use AdamWOptions).
-class AdamOptions {
+namespace detail {
+/// Hyper-parameters shared by Adam and AdamW; the setters return the derived options type so
+/// that AdamW takes only AdamWOptions (whose default weight_decay differs).
+template <typename Derived>
+class AdamOptionsBase {
  public:
-  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
-  AdamOptions& lr(double v) { return lr_ = v, *this; }
-  AdamOptions& betas(double beta1, double beta2) { return beta1_ = beta1, beta2_ = beta2, *this; }
-  AdamOptions& eps(double v) { return eps_ = v, *this; }
-  AdamOptions& weight_decay(double v) { return weight_decay_ = v, *this; }
-  AdamOptions& amsgrad(bool v) { return amsgrad_ = v, *this; }
+  Derived& lr(double v) { return lr_ = v, self(); }
+  Derived& betas(double beta1, double beta2) { return beta1_ = beta1, beta2_ = beta2, self(); }
+  Derived& eps(double v) { return eps_ = v, self(); }
+  Derived& weight_decay(double v) { return weight_decay_ = v, self(); }
+  Derived& amsgrad(bool v) { return amsgrad_ = v, self(); }
+  /// Ascends instead of descends (the gradient's sign is flipped first, as in PyTorch).
+  Derived& maximize(bool v) { return maximize_ = v, self(); }
   double lr() const { return lr_; }
   double beta1() const { return beta1_; }
   double beta2() const { return beta2_; }
   double eps() const { return eps_; }
   double weight_decay() const { return weight_decay_; }
   bool amsgrad() const { return amsgrad_; }
+  bool maximize() const { return maximize_; }
 
  protected:
-  double lr_, beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8, weight_decay_ = 0.0;
-  bool amsgrad_ = false;
+  AdamOptionsBase(double lr, double weight_decay) : lr_(lr), weight_decay_(weight_decay) {}
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+  double lr_, beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8, weight_decay_;
+  bool amsgrad_ = false, maximize_ = false;
+};
+}  // namespace detail
+
+/// Hyper-parameters of Adam, with PyTorch's names and defaults (weight_decay 0).
+class AdamOptions : public detail::AdamOptionsBase<AdamOptions> {
+ public:
+  explicit AdamOptions(double lr = 1e-3) : AdamOptionsBase(lr, 0.0) {}
 };
 
-/// AdamOptions with AdamW's default weight decay of 1e-2.
-class AdamWOptions : public AdamOptions {
+/// Hyper-parameters of AdamW, with PyTorch's names and defaults (weight_decay 1e-2).
+class AdamWOptions : public detail::AdamOptionsBase<AdamWOptions> {
  public:
-  explicit AdamWOptions(double lr = 1e-3) : AdamOptions(lr) { weight_decay_ = 1e-2; }
+  explicit AdamWOptions(double lr = 1e-3) : AdamOptionsBase(lr, 1e-2) {}
 };
 
 namespace detail {
 /// Shared body of Adam (decay added to the gradient) and AdamW (decay applied to p).
-template <typename T>
+template <typename T, typename Options>
 class AdamBase : public Optimizer<T> {
  public:
-  AdamBase(std::vector<Parameter<T>*> params, const AdamOptions& options, bool decoupled,
+  AdamBase(std::vector<Parameter<T>*> params, const Options& options, bool decoupled,
            const char* name)
-      : Optimizer<T>(std::move(params), options.lr(), name), options_(options),
+      : Optimizer<T>(std::move(params), options.lr(), name),
+        options_(options),
         decoupled_(decoupled) {
     this->require(options.eps() >= 0.0, name, "eps must be >= 0");
     this->require(options.beta1() >= 0.0 && options.beta1() < 1.0, name, "beta1 must be in [0, 1)");
@@ -59,12 +75,13 @@ class AdamBase : public Optimizer<T> {
     ++this->steps_;
     const double b1 = options_.beta1(), b2 = options_.beta2();
     const T lr = T(this->lr_), wd = T(options_.weight_decay()), eps = T(options_.eps());
+    const T sign = options_.maximize() ? T(-1) : T(1);
     const T step_size = T(this->lr_ / (1.0 - std::pow(b1, double(this->steps_))));
     const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(b2, double(this->steps_))));
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
       this->check_shape(i, m_[i]);
       auto p = this->params_[i]->value().array();
-      auto g = this->params_[i]->grad().array();
+      auto g = sign * this->params_[i]->grad().array();
       auto m = m_[i].array();
       auto v = v_[i].array();
       if (decoupled_) {
@@ -85,36 +102,40 @@ class AdamBase : public Optimizer<T> {
     }
   }
 
-  const AdamOptions& options() const { return options_; }
+  const Options& options() const { return options_; }
 
  private:
-  AdamOptions options_;
+  Options options_;
   bool decoupled_;
   std::vector<Matrix<T>> m_, v_, v_max_;
 };
 }  // namespace detail
 
 /// Adam (Kingma & Ba 2015), PyTorch's rule with step count t:
-///   g = g + weight_decay p
+///   g = -g (maximize),   g = g + weight_decay p
 ///   m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2   (amsgrad: v_max = max(v_max, v))
 ///   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 /// \code
 ///   optim::Adam<float> opt(model.parameters(), optim::AdamOptions(1e-3).betas(0.9, 0.999));
 /// \endcode
 template <typename T>
-class Adam : public detail::AdamBase<T> {
+class Adam : public detail::AdamBase<T, AdamOptions> {
  public:
   Adam(std::vector<Parameter<T>*> params, const AdamOptions& options = AdamOptions())
-      : detail::AdamBase<T>(std::move(params), options, false, "Adam") {}
+      : detail::AdamBase<T, AdamOptions>(std::move(params), options, false, "Adam") {}
 };
 
 /// AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay,
 ///   p = p (1 - lr weight_decay), then Adam's update without decay in the gradient.
+/// It takes AdamWOptions only, so the 1e-2 default decay cannot be lost by passing AdamOptions.
+/// \code
+///   optim::AdamW<float> opt(model.parameters(), optim::AdamWOptions(1e-3).weight_decay(0.05));
+/// \endcode
 template <typename T>
-class AdamW : public detail::AdamBase<T> {
+class AdamW : public detail::AdamBase<T, AdamWOptions> {
  public:
-  AdamW(std::vector<Parameter<T>*> params, const AdamOptions& options = AdamWOptions())
-      : detail::AdamBase<T>(std::move(params), options, true, "AdamW") {}
+  AdamW(std::vector<Parameter<T>*> params, const AdamWOptions& options = AdamWOptions())
+      : detail::AdamBase<T, AdamWOptions>(std::move(params), options, true, "AdamW") {}
 };
 
 }  // namespace gradflow::optim

@@ -14,12 +14,14 @@
 
 namespace gradflow::optim {
 
-/// The norm of all gradients taken together: norm_type 2 (or any p >= 1) or infinity.
+/// The norm of all gradients taken together, (sum |g|^p)^(1/p) over every element of every
+/// gradient: norm_type p = 2 by default, any p > 0 (below 1 not a norm, but PyTorch allows it),
+/// or infinity for the largest magnitude.
 template <typename T>
 double total_grad_norm(const std::vector<Parameter<T>*>& params, double norm_type = 2.0) {
-  if (!(norm_type >= 1.0))
+  if (!(norm_type > 0.0))
     throw ArgumentError("total_grad_norm: norm_type " + std::to_string(norm_type) +
-                        " is not a norm (use >= 1 or infinity)");
+                        " must be > 0 or infinity");
   double total = 0.0;
   const bool inf = std::isinf(norm_type);
   for (const Parameter<T>* p : params) {

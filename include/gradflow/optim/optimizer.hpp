@@ -19,7 +19,8 @@ class Optimizer {
  public:
   Optimizer(std::vector<Parameter<T>*> params, double lr, const char* name)
       : params_(std::move(params)), lr_(lr), name_(name) {
-    if (!(lr >= 0.0)) throw ArgumentError(std::string(name) + ": invalid learning rate " + std::to_string(lr));
+    if (!(lr >= 0.0))
+      throw ArgumentError(std::string(name) + ": invalid learning rate " + std::to_string(lr));
     for (Parameter<T>* p : params_)
       if (p == nullptr) throw ArgumentError(std::string(name) + ": null parameter");
   }
@@ -51,7 +52,8 @@ class Optimizer {
   std::vector<Matrix<T>> zeros_like_params(T fill = T(0)) const {
     std::vector<Matrix<T>> out;
     out.reserve(params_.size());
-    for (const Parameter<T>* p : params_) out.push_back(Matrix<T>::Constant(p->rows(), p->cols(), fill));
+    for (const Parameter<T>* p : params_)
+      out.push_back(Matrix<T>::Constant(p->rows(), p->cols(), fill));
     return out;
   }
 

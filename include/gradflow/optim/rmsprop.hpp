@@ -18,20 +18,23 @@ class RMSpropOptions {
   RMSpropOptions& weight_decay(double v) { return weight_decay_ = v, *this; }
   RMSpropOptions& momentum(double v) { return momentum_ = v, *this; }
   RMSpropOptions& centered(bool v) { return centered_ = v, *this; }
+  /// Ascends instead of descends (the gradient's sign is flipped first, as in PyTorch).
+  RMSpropOptions& maximize(bool v) { return maximize_ = v, *this; }
   double lr() const { return lr_; }
   double alpha() const { return alpha_; }
   double eps() const { return eps_; }
   double weight_decay() const { return weight_decay_; }
   double momentum() const { return momentum_; }
   bool centered() const { return centered_; }
+  bool maximize() const { return maximize_; }
 
  private:
   double lr_, alpha_ = 0.99, eps_ = 1e-8, weight_decay_ = 0.0, momentum_ = 0.0;
-  bool centered_ = false;
+  bool centered_ = false, maximize_ = false;
 };
 
 /// RMSprop (Tieleman & Hinton 2012), PyTorch's rule:
-///   g = g + weight_decay p
+///   g = -g (maximize),   g = g + weight_decay p
 ///   s = alpha s + (1 - alpha) g^2
 ///   a = sqrt(s) + eps, or sqrt(s - gbar^2) + eps with gbar = alpha gbar + (1 - alpha) g (centered)
 ///   b = momentum b + g / a and p = p - lr b (momentum > 0), else p = p - lr g / a
@@ -52,10 +55,11 @@ class RMSprop : public Optimizer<T> {
   void step() override {
     const T lr = T(this->lr_), wd = T(options_.weight_decay()), eps = T(options_.eps());
     const T alpha = T(options_.alpha()), mu = T(options_.momentum());
+    const T sign = options_.maximize() ? T(-1) : T(1);
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
       this->check_shape(i, square_avg_[i]);
       auto p = this->params_[i]->value().array();
-      auto g = this->params_[i]->grad().array();
+      auto g = sign * this->params_[i]->grad().array();
       auto s = square_avg_[i].array();
       s = alpha * s + (T(1) - alpha) * (g + wd * p).square();
       auto apply = [&](const auto& avg) {

@@ -77,7 +77,8 @@ class CosineAnnealing : public Schedule {
   }
   double lr(long step, double base) const override {
     const double pi = 3.14159265358979323846;
-    return eta_min_ + (base - eta_min_) * (1.0 + std::cos(pi * double(step) / double(t_max_))) / 2.0;
+    return eta_min_ +
+           (base - eta_min_) * (1.0 + std::cos(pi * double(step) / double(t_max_))) / 2.0;
   }
 
  private:

@@ -17,19 +17,22 @@ class SGDOptions {
   SGDOptions& dampening(double v) { return dampening_ = v, *this; }
   SGDOptions& weight_decay(double v) { return weight_decay_ = v, *this; }
   SGDOptions& nesterov(bool v) { return nesterov_ = v, *this; }
+  /// Ascends instead of descends (the gradient's sign is flipped first, as in PyTorch).
+  SGDOptions& maximize(bool v) { return maximize_ = v, *this; }
   double lr() const { return lr_; }
   double momentum() const { return momentum_; }
   double dampening() const { return dampening_; }
   double weight_decay() const { return weight_decay_; }
   bool nesterov() const { return nesterov_; }
+  bool maximize() const { return maximize_; }
 
  private:
   double lr_, momentum_ = 0.0, dampening_ = 0.0, weight_decay_ = 0.0;
-  bool nesterov_ = false;
+  bool nesterov_ = false, maximize_ = false;
 };
 
 /// Stochastic gradient descent (Nesterov form of Sutskever et al. 2013), PyTorch's rule:
-///   d = g + weight_decay p
+///   d = g + weight_decay p             (g = -g first when maximize)
 ///   b = d on the first step, else b = momentum b + (1 - dampening) d     (momentum > 0)
 ///   d = d + momentum b (nesterov) or d = b
 ///   p = p - lr d
@@ -51,20 +54,26 @@ class SGD : public Optimizer<T> {
   void step() override {
     const T lr = T(this->lr_), wd = T(options_.weight_decay()), mu = T(options_.momentum());
     const T damp = T(1.0 - options_.dampening());
+    const T sign = options_.maximize() ? T(-1) : T(1);
     const bool first = this->steps_ == 0;
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
       auto p = this->params_[i]->value().array();
-      auto g = this->params_[i]->grad().array();
+      auto g = sign * this->params_[i]->grad().array();
       if (mu == T(0)) {
+        this->check_shape(i, this->params_[i]->value());
         p -= lr * (g + wd * p);
         continue;
       }
       this->check_shape(i, buffers_[i]);
       auto b = buffers_[i].array();
-      if (first) b = g + wd * p;
-      else b = mu * b + damp * (g + wd * p);
-      if (options_.nesterov()) p -= lr * ((g + wd * p) + mu * b);
-      else p -= lr * b;
+      if (first)
+        b = g + wd * p;
+      else
+        b = mu * b + damp * (g + wd * p);
+      if (options_.nesterov())
+        p -= lr * ((g + wd * p) + mu * b);
+      else
+        p -= lr * b;
     }
     ++this->steps_;
   }

@@ -37,6 +37,16 @@ class RecurrentOptions {
   RecurrentOptions& bidirectional(bool v) { return bidirectional_ = v, *this; }
   /// RNN only: ReLU instead of tanh.
   RecurrentOptions& relu(bool v) { return relu_ = v, *this; }
+  /// GRU only: PyTorch's reset-after form (default) or Cho et al. 2014's reset-before,
+  /// n = tanh(W_in x + b_in + W_hn (r * h) + b_hn). Reset-before runs the composed path.
+  RecurrentOptions& reset_after(bool v) { return reset_after_ = v, *this; }
+  /// Use the fused kernel (default) or the composed per-step core ops (the readable
+  /// reference, about an order of magnitude slower).
+  RecurrentOptions& fused(bool v) { return fused_ = v, *this; }
+  /// Gradient checkpointing: keep the activations of only `k` steps at a time plus the state
+  /// every k steps, and recompute the rest during backward (one extra forward pass; memory
+  /// per layer-direction O(k + T/k) steps instead of O(T)). 0 (default): off. Fused path only.
+  RecurrentOptions& checkpoint_every(Index k) { return checkpoint_every_ = k, *this; }
   /// Seed of the initial weights and of dropout.
   RecurrentOptions& seed(std::uint64_t v) { return seed_ = v, *this; }
   /// Orthogonal recurrent weights (Saxe et al. 2014) instead of PyTorch's uniform default.
@@ -59,13 +69,16 @@ class RecurrentOptions {
   bool orthogonal_recurrent() const { return orthogonal_; }
   InputInit input_init() const { return input_init_; }
   bool forget_bias_one() const { return forget_bias_one_; }
+  bool reset_after() const { return reset_after_; }
+  bool fused() const { return fused_; }
+  Index checkpoint_every() const { return checkpoint_every_; }
 
  private:
-  Index input_size_, hidden_size_, num_layers_ = 1;
+  Index input_size_, hidden_size_, num_layers_ = 1, checkpoint_every_ = 0;
   bool bias_ = true, batch_first_ = false, bidirectional_ = false, relu_ = false;
   double dropout_ = 0.0;
   std::uint64_t seed_ = 0x5eed;
-  bool orthogonal_ = false, forget_bias_one_ = false;
+  bool orthogonal_ = false, forget_bias_one_ = false, reset_after_ = true, fused_ = true;
   InputInit input_init_ = InputInit::Default;
 };
 

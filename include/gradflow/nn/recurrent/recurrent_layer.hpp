@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "gradflow/init/orthogonal.hpp"
 #include "gradflow/init/xavier.hpp"
 #include "gradflow/nn/module.hpp"
+#include "gradflow/nn/recurrent/cells.hpp"
 #include "gradflow/nn/recurrent/fused_kernel.hpp"
 #include "gradflow/nn/recurrent/options.hpp"
 
@@ -59,6 +61,7 @@ class RecurrentLayer : public Module<T> {
       throw ArgumentError(type_ + ": input_size, hidden_size and num_layers must be positive");
     if (!(options.dropout() >= 0.0 && options.dropout() < 1.0))
       throw ArgumentError(type_ + ": dropout must be in [0, 1)");
+    if (options.checkpoint_every() < 0) throw ArgumentError(type_ + ": checkpoint_every must be >= 0");
     const Index G = gate_count(kind);
     for (Index l = 0; l < options.num_layers(); ++l) {
       for (Index d = 0; d < directions(); ++d) {
@@ -227,11 +230,19 @@ class RecurrentLayer : public Module<T> {
         const Index row = (l * D + d) * B;
         Var<T> h_init = h0.valid() ? slice_rows(h0, row, B) : zeros;
         Var<T> c_init = !lstm ? Var<T>() : c0.valid() ? slice_rows(c0, row, B) : zeros;
+        Var<T> w_ih = tape.param(*s.w_ih, "weight_ih"), w_hh = tape.param(*s.w_hh, "weight_hh");
+        Var<T> b_ih = s.b_ih ? tape.param(*s.b_ih, "bias_ih") : Var<T>();
+        Var<T> b_hh = s.b_hh ? tape.param(*s.b_hh, "bias_hh") : Var<T>();
+        if (!use_fused()) {
+          Composed c = composed(x, steps, B, d == 1, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, l, d);
+          outs[d] = c.output;
+          h_n.push_back(c.h);
+          if (lstm) c_n.push_back(c.c);
+          continue;
+        }
         Var<T> node = detail::fused_recurrence<T>(
-            kind_, d == 1, steps, B, x, h_init, c_init, tape.param(*s.w_ih, "weight_ih"),
-            tape.param(*s.w_hh, "weight_hh"),
-            s.b_ih ? tape.param(*s.b_ih, "bias_ih") : Var<T>(),
-            s.b_hh ? tape.param(*s.b_hh, "bias_hh") : Var<T>(), len, hook, l, d, op_name());
+            kind_, d == 1, steps, B, x, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, hook, l, d,
+            options_.checkpoint_every(), op_name());
         outs[d] = slice_rows(node, 0, steps * B);
         h_n.push_back(slice_rows(node, steps * B, B));
         if (lstm) c_n.push_back(slice_rows(node, steps * B + B, B));
@@ -243,6 +254,53 @@ class RecurrentLayer : public Module<T> {
     result.h_n = h_n.size() == 1 ? h_n[0] : concat(h_n, Axis::Rows);
     if (lstm) result.c_n = c_n.size() == 1 ? c_n[0] : concat(c_n, Axis::Rows);
     return result;
+  }
+
+  bool use_fused() const {
+    return options_.fused() && (kind_ != CellKind::GRU || options_.reset_after());
+  }
+
+  struct Composed {
+    Var<T> output, h, c;
+  };
+
+  // The readable reference: one cell step of core ops per time step. Padded steps keep the
+  // state (h = h_prev + m (h_new - h_prev) with m the 0/1 mask) and output m * h_new.
+  Composed composed(Var<T> x, Index steps, Index B, bool reverse, Var<T> h, Var<T> c, Var<T> w_ih,
+                    Var<T> w_hh, Var<T> b_ih, Var<T> b_hh, const T* len, Index layer, Index direction) {
+    Tape<T>& tape = x.tape();
+    std::vector<Var<T>> outputs(static_cast<std::size_t>(steps));
+    for (Index k = 0; k < steps; ++k) {
+      const Index t = reverse ? steps - 1 - k : k;
+      Var<T> xt = slice_rows(x, t * B, B);
+      Var<T> h_new, c_new;
+      switch (kind_) {
+        case CellKind::LSTM: std::tie(h_new, c_new) = detail::lstm_step(xt, h, c, w_ih, w_hh, b_ih, b_hh); break;
+        case CellKind::GRU: h_new = detail::gru_step(options_.reset_after(), xt, h, w_ih, w_hh, b_ih, b_hh); break;
+        default: h_new = detail::rnn_step(kind_ == CellKind::RnnRelu, xt, h, w_ih, w_hh, b_ih, b_hh);
+      }
+      Var<T> out = h_new;
+      if (len != nullptr) {
+        Var<T> mask = tape.apply(
+            "length_mask", {}, B, 1,
+            [len, t](MatrixMap<T> m) {
+              for (Index b = 0; b < m.rows(); ++b) m(b, 0) = T(t) < len[b] ? T(1) : T(0);
+            },
+            [](Tape<T>&, Var<T>) {});
+        out = h_new * mask;
+        h_new = h + mask * (h_new - h);
+        if (c_new.valid()) c_new = c + mask * (c_new - c);
+      }
+      if (hook_) {
+        Index l = layer, d = direction, step = t;
+        const HiddenGradHook<T>* hook = &hook_;
+        tape.register_hook(h_new, [hook, l, d, step](ConstMatrixMap<T> g) { (*hook)(l, d, step, g); });
+      }
+      outputs[static_cast<std::size_t>(t)] = out;
+      h = h_new;
+      c = c_new;
+    }
+    return {concat(outputs, Axis::Rows), h, c};
   }
 
   const char* op_name() const {
