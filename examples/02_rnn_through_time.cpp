@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
   const Run runs[] = {{"no clipping", Clip::None, big_lr, 0},
                       {"clip_grad_norm_ 1.0", Clip::Norm, big_lr, clip_norm},
                       {"clip_grad_value_ 0.05", Clip::Value, big_lr, clip_value},
-                      {"no clipping, lr/10", Clip::None, big_lr / 10, 0}};
+                      {"no clipping (lr/10)", Clip::None, big_lr / 10, 0}};
   auto train_csv = examples::open_csv(args, "02_clipping_training.csv");
   train_csv << "run,step,loss,grad_norm\n";
   std::printf("%-22s %6s %11s %13s %8s  %s\n", "run", "steps", "final loss", "max ||grad||",
