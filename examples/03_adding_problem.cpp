@@ -49,7 +49,7 @@ Batch make_batch(Index steps, Index batch, Generator& gen) {
   const Index half = steps / 2;
   for (Index b = 0; b < batch; ++b) {
     for (Index t = 0; t < steps; ++t) d.x(t * batch + b, 0) = F(gen.uniform());
-    // One marker in each half (Le, Jaitly & Hinton 2015's form of the task).
+    // One marker in each half (the form used by Arjovsky, Shah & Bengio 2016).
     const Index first = std::min(half - 1, Index(gen.uniform() * double(half)));
     const Index second =
         half + std::min(steps - half - 1, Index(gen.uniform() * double(steps - half)));
