@@ -1,0 +1,178 @@
+#pragma once
+/// \file
+/// A left-hand matrix packed once for Eigen's GEMM micro-kernel, then multiplied by many
+/// right-hand sides: the recurrent weight W_hh times a new state at every time step.
+
+#include <algorithm>
+#include <cstddef>
+
+#include <Eigen/Core>
+
+#include "gradflow/config.hpp"
+
+namespace gradflow::detail {
+
+/// `res += A * rhs` for a fixed A of [rows x depth], with Eigen's own packing routines and
+/// GEBP kernel, but A packed only once.
+///
+/// Why not `res.noalias() += A * rhs`: Eigen's product packs A again on every call (8 % of
+/// an LSTM step at B=32, H=256) and takes its packing buffers from the heap once they exceed
+/// EIGEN_STACK_ALLOCATION_LIMIT (128 KiB), which made the fused LSTM allocate 210 times per
+/// step at that size. Here the packed A and the packed right-hand side live in memory the
+/// caller owns (the tape arena), so a step allocates nothing. The arithmetic is Eigen's:
+/// the same kernels, the same cache blocking (computeProductBlockingSizes).
+///
+/// `StorageOrder` is A's: ColMajor for W, RowMajor to use W^T without copying it.
+/// Single-threaded: the per-step products are small, and their callers are the hot loops
+/// whose other work is single-threaded too.
+template <typename T, int StorageOrder>
+class PackedLhs {
+ public:
+  /// Floats of storage pack() needs for a [rows x depth] A multiplied by `cols` columns.
+  static Index packed_size(Index rows, Index depth, Index cols) {
+    const Blocking b = blocking(rows, depth, cols);
+    Index size = 0;
+    for (Index i2 = 0; i2 < rows; i2 += b.mc)
+      for (Index k2 = 0; k2 < depth; k2 += b.kc)
+        size += padded(std::min(b.mc, rows - i2) * std::min(b.kc, depth - k2));
+    return size;
+  }
+
+  /// Floats of scratch multiply_add() needs for a [depth x cols] right-hand side.
+  static Index rhs_buffer_size(Index rows, Index depth, Index cols) {
+    const Blocking b = blocking(rows, depth, cols);
+    Index size = 0;
+    for (Index k2 = 0; k2 < depth; k2 += b.kc) size += padded(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
+    return size;
+  }
+
+  /// Packs A (element (i, k) at a[i + k*stride] for ColMajor, a[i*stride + k] for RowMajor)
+  /// into `storage` (packed_size() floats, 64-byte aligned), for right-hand sides of up to
+  /// `cols` columns. `storage` must outlive every multiply_add().
+  void pack(const T* a, Index stride, Index rows, Index depth, Index cols, T* storage) {
+    rows_ = rows;
+    depth_ = depth;
+    blocking_ = blocking(rows, depth, cols);
+    packed_ = storage;
+    LhsMapper lhs(a, stride);
+    PackLhs pack_lhs;
+    T* block = storage;
+    for (Index i2 = 0; i2 < rows; i2 += blocking_.mc) {
+      const Index mc = std::min(blocking_.mc, rows - i2);
+      for (Index k2 = 0; k2 < depth; k2 += blocking_.kc) {
+        const Index kc = std::min(blocking_.kc, depth - k2);
+        pack_lhs(block, lhs.getSubMapper(i2, k2), kc, mc);
+        block += padded(mc * kc);
+      }
+    }
+  }
+
+  /// res [rows x cols] (column stride res_stride) += A * rhs [depth x cols] (column stride
+  /// rhs_stride). `rhs_buffer`: rhs_buffer_size() floats, 64-byte aligned.
+  void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
+                    T* rhs_buffer) const {
+    RhsMapper rhs_map(rhs, rhs_stride);
+    ResMapper res_map(res, res_stride);
+    PackRhs pack_rhs;
+    Gebp gebp;
+    for (Index j2 = 0; j2 < cols; j2 += blocking_.nc) {
+      const Index nc = std::min(blocking_.nc, cols - j2);
+      // Pack every depth block of this column panel once; every row block reuses them.
+      T* rhs_block = rhs_buffer;
+      for (Index k2 = 0; k2 < depth_; k2 += blocking_.kc) {
+        const Index kc = std::min(blocking_.kc, depth_ - k2);
+        pack_rhs(rhs_block, rhs_map.getSubMapper(k2, j2), kc, nc);
+        rhs_block += padded(kc * nc);
+      }
+      const T* block = packed_;
+      for (Index i2 = 0; i2 < rows_; i2 += blocking_.mc) {
+        const Index mc = std::min(blocking_.mc, rows_ - i2);
+        rhs_block = rhs_buffer;
+        for (Index k2 = 0; k2 < depth_; k2 += blocking_.kc) {
+          const Index kc = std::min(blocking_.kc, depth_ - k2);
+          gebp(res_map.getSubMapper(i2, j2), block, rhs_block, mc, kc, nc, T(1));
+          block += padded(mc * kc);
+          rhs_block += padded(kc * nc);
+        }
+      }
+    }
+  }
+
+  Index rows() const { return rows_; }
+  Index depth() const { return depth_; }
+
+ private:
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  using LhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, StorageOrder>;
+  using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  using PackLhs = Eigen::internal::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                                                 typename Traits::LhsPacket4Packing, StorageOrder>;
+  using PackRhs = Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, Eigen::ColMajor>;
+  using Gebp = Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false>;
+
+  struct Blocking {
+    Index kc, mc, nc;
+  };
+
+  static Blocking blocking(Index rows, Index depth, Index cols) {
+    Index kc = depth, mc = rows, nc = std::max<Index>(cols, 1);
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
+    return {std::max<Index>(kc, 1), std::max<Index>(mc, 1), std::max<Index>(nc, 1)};
+  }
+
+  // Block sizes rounded up to 64 bytes: the kernel reads packed blocks with aligned loads.
+  static Index padded(Index n) {
+    constexpr Index per_line = Index(64 / sizeof(T));
+    return (n + per_line - 1) / per_line * per_line;
+  }
+
+  Index rows_ = 0, depth_ = 0;
+  Blocking blocking_{1, 1, 1};
+  const T* packed_ = nullptr;
+};
+
+/// Cache blocking for one GEMM whose packing buffers the caller provides, so that Eigen's
+/// general_matrix_matrix_product allocates nothing (its own blocking object takes buffers
+/// above 128 KiB from the heap).
+template <typename T>
+class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  ProvidedBlocking(Index rows, Index cols, Index depth) {
+    this->m_kc = depth;
+    this->m_mc = rows;
+    this->m_nc = cols;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Index(1));
+  }
+  /// Floats of buffer the product needs (64-byte aligned).
+  Index buffer_size() const { return padded(this->m_kc * this->m_mc) + padded(this->m_kc * this->m_nc); }
+  void use(T* buffer) {
+    this->m_blockA = buffer;
+    this->m_blockB = buffer + padded(this->m_kc * this->m_mc);
+  }
+
+ private:
+  static Index padded(Index n) {
+    constexpr Index per_line = Index(64 / sizeof(T));
+    return (n + per_line - 1) / per_line * per_line;
+  }
+};
+
+/// res [rows x cols] += lhs [rows x depth] * rhs [depth x cols], single-threaded, with
+/// Eigen's GEMM and packing buffers from `scratch(n)` (a function returning n aligned floats,
+/// e.g. the tape's scratch). `LhsOrder`/`RhsOrder` say how lhs/rhs are stored with their
+/// strides, so transposes cost nothing.
+template <int LhsOrder, int RhsOrder, typename T, typename Scratch>
+void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride, const T* rhs,
+              Index rhs_stride, T* res, Index res_stride, Scratch&& scratch) {
+  if (rows == 0 || cols == 0 || depth == 0) return;
+  ProvidedBlocking<T> blocking(rows, cols, depth);
+  blocking.use(scratch(blocking.buffer_size()));
+  Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
+                                                 Eigen::ColMajor, 1>::run(rows, cols, depth, lhs,
+                                                                          lhs_stride, rhs, rhs_stride,
+                                                                          res, 1, res_stride, T(1),
+                                                                          blocking);
+}
+
+}  // namespace gradflow::detail
