@@ -55,8 +55,8 @@ namespace gradflow::nn {
 /// Backward (mean over n elements): d input = 2 (input - target) g / n.
 template <typename T>
 Var<T> mse_loss(Var<T> input, Var<T> target, Reduction reduction = Reduction::Mean) {
-  detail::loss_require_same_shape("mse_loss", input, target);
-  return detail::loss_reduce(square(sub(input, target)), reduction);
+  gradflow::detail::loss_require_same_shape("mse_loss", input, target);
+  return gradflow::detail::loss_reduce(square(sub(input, target)), reduction);
 }
 
 /// Cross-entropy of [batch x classes] logits against class indices (one per row),
@@ -114,7 +114,7 @@ Var<T> cross_entropy(Var<T> logits, const std::vector<Index>& targets,
           dx(i, static_cast<Index>(t(i, 0))) -= g(i, 0);
         }
       });
-  return detail::loss_reduce(losses, reduction);
+  return gradflow::detail::loss_reduce(losses, reduction);
 }
 
 /// Binary cross-entropy on logits x with targets y in [0, 1], elementwise, in the stable
@@ -126,7 +126,7 @@ Var<T> cross_entropy(Var<T> logits, const std::vector<Index>& targets,
 template <typename T>
 Var<T> binary_cross_entropy_with_logits(Var<T> input, Var<T> target,
                                         Reduction reduction = Reduction::Mean) {
-  detail::loss_require_same_shape("binary_cross_entropy_with_logits", input, target);
+  gradflow::detail::loss_require_same_shape("binary_cross_entropy_with_logits", input, target);
   Tape<T>& t = input.tape();
   Var<T> losses = t.apply(
       "bce_with_logits", {input, target}, input.rows(), input.cols(),
@@ -142,7 +142,7 @@ Var<T> binary_cross_entropy_with_logits(Var<T> input, Var<T> target,
           tp.grad(input).array() += g * (x.logistic() - tp.value(target).array());
         if (tp.requires_grad(target)) tp.grad(target).array() -= g * x;
       });
-  return detail::loss_reduce(losses, reduction);
+  return gradflow::detail::loss_reduce(losses, reduction);
 }
 
 }  // namespace gradflow::nn

@@ -35,7 +35,7 @@ namespace gradflow::nn {
 /// Backward: dp = lambda sign(p).
 template <typename T>
 Var<T> l1_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, double lambda) {
-  return detail::weight_penalty("l1_penalty", tape, params, lambda,
+  return gradflow::detail::weight_penalty("l1_penalty", tape, params, lambda,
                                 [](Var<T> p) { return abs(p); });
 }
 
@@ -50,7 +50,7 @@ Var<T> l1_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, doubl
 /// \endcode
 template <typename T>
 Var<T> l2_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, double lambda) {
-  return detail::weight_penalty("l2_penalty", tape, params, lambda,
+  return gradflow::detail::weight_penalty("l2_penalty", tape, params, lambda,
                                 [](Var<T> p) { return square(p); });
 }
 

@@ -63,8 +63,8 @@ class Optimizer {
     if (p.rows() != state.rows() || p.cols() != state.cols() || p.grad().rows() != p.rows() ||
         p.grad().cols() != p.cols())
       throw ShapeError(name_ + ": parameter " + std::to_string(i) + " is " +
-                       detail::shape_str(p.rows(), p.cols()) + " but its state is " +
-                       detail::shape_str(state.rows(), state.cols()) +
+                       gradflow::detail::shape_str(p.rows(), p.cols()) + " but its state is " +
+                       gradflow::detail::shape_str(state.rows(), state.cols()) +
                        " (was it resized after the optimizer was made?)");
   }
 

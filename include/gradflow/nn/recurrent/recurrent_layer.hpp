@@ -220,7 +220,11 @@ class RecurrentLayer : public Module<T> {
 
     Var<T> x = options_.batch_first() ? reorder(input, steps, B, true) : input;
     Var<T> zeros = (!h0.valid() || (lstm && !c0.valid())) ? tape.filled(B, H, T(0), "zero_state") : Var<T>();
-    std::vector<Var<T>> h_n, c_n;
+    // Members, so that their capacity is kept: a steady-state step allocates nothing.
+    std::vector<Var<T>>& h_n = h_n_parts_;
+    std::vector<Var<T>>& c_n = c_n_parts_;
+    h_n.clear();
+    c_n.clear();
     for (Index l = 0; l < L; ++l) {
       if (l > 0 && this->is_training() && options_.dropout() > 0.0)
         x = dropout(x, options_.dropout(), dropout_gen_);
@@ -318,6 +322,7 @@ class RecurrentLayer : public Module<T> {
   Generator dropout_gen_;
   std::vector<Slot> slots_;
   HiddenGradHook<T> hook_;
+  std::vector<Var<T>> h_n_parts_, c_n_parts_;  // per layer-direction final states, reused
 };
 
 /// Elman RNN over a sequence: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
