@@ -64,10 +64,12 @@ struct FusedRecurrence {
   T* c_ck;                               // [H x B] per segment: LSTM cell state entering it
   T* work;                               // [H x 4B] backward scratch; [B x H] hook buffer after
   T* ones;                               // [S*B] ones: bias gradients as a GEMV
-  // W_hh packed once for the per-step products (single-threaded runs; with more Eigen
-  // threads the per-step products go through Eigen's parallel GEMM instead). GRU packs the
-  // r,z rows and the n rows apart: n's product gets its own bias before the reset gate.
+  // W_hh packed once for the per-step products, which run on one thread at any thread count:
+  // Eigen's parallel GEMM on these [G*H x B] products was slower than one thread and
+  // allocated per call (bptt/lstm/LONG/2: 111 -> 49 ms per step; lstm/M/2: 214 -> 14 allocations per step).
+  // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
   bool packed;
+  bool own_gemm;                         // whole-segment GEMMs with gemm_buffer (1 thread)
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates, w_n;
   T* rhs_buffer;
   T* gemm_buffer;                        // packing buffers of the whole-segment GEMMs (packed runs)
@@ -127,7 +129,7 @@ struct FusedRecurrence {
     MatrixMap<T> HN = map(hn, kind == CellKind::GRU ? H : 0, cols);
 
     // Input projection of every step of the segment, one GEMM.
-    if (packed) {  // the same product with packing buffers from the tape: no heap allocation
+    if (own_gemm) {  // the same product with packing buffers from the tape: no heap allocation
       A.setZero();
       gemm<Eigen::ColMajor, Eigen::RowMajor>(GH, cols, input_size(), tape.value(w_ih).data(), GH,
                                             tape.value(x).data() + s.first * B, n(), A.data(), GH);
@@ -310,7 +312,7 @@ struct FusedRecurrence {
     const Span s = span(j);
     ConstMatrixMap<T> entry(checkpoint(h_ck, j), hidden, B);
     const Index H = hidden, GH = dG.rows(), I = input_size(), N = n();
-    if (packed) {  // the same products with packing buffers from the tape: no heap allocation
+    if (own_gemm) {  // the same products with packing buffers from the tape: no heap allocation
       if (tape.requires_grad(w_hh)) {
         T* dW = tape.grad(w_hh).data();
         const Index inner = reverse ? 0 : B, entry_col = reverse ? cols - B : 0;
@@ -394,7 +396,7 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
   FusedRecurrence<T> op{kind, reverse, steps, batch, H, layer, direction, segment, x, h0, c0,
                         w_ih, w_hh, b_ih, b_hh, b_ih.valid(), lengths, hook, nullptr, nullptr,
                         nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                        false, {}, {}, nullptr, nullptr, 0};
+                        false, false, {}, {}, nullptr, nullptr, 0};
   const Index cols = segment * batch, segments = op.segments();
   op.hs = tape.scratch(H, cols).data();
   op.acts = G == 1 ? op.hs : tape.scratch(G * H, cols).data();
@@ -410,8 +412,10 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
   }
   op.work = tape.scratch(H, 5 * batch).data();
   // Measured on bptt/lstm/M/1: packing W_hh once instead of in every per-step product, and
-  // without heap packing buffers (see detail::PackedLhs).
-  op.packed = Eigen::nbThreads() == 1;
+  // without heap packing buffers (see detail::PackedLhs). The whole-segment GEMMs are large
+  // enough for Eigen's threads, so they keep Eigen's (allocating) parallel product there.
+  op.packed = true;
+  op.own_gemm = Eigen::nbThreads() == 1;
   if (op.packed) {
     using P = gradflow::detail::PackedLhs<T, Eigen::ColMajor>;
     const Index gate_rows = kind == CellKind::GRU ? 2 * H : G * H;
@@ -421,6 +425,8 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
       op.w_n.pack(w + 2 * H, G * H, H, H, batch, tape.scratch(P::packed_size(H, H, batch), 1).data());
     op.rhs_buffer = tape.scratch(std::max(P::rhs_buffer_size(gate_rows, H, batch),
                                           P::rhs_buffer_size(H, H, batch)), 1).data();
+  }
+  if (op.own_gemm) {
     op.gemm_capacity = op.gemm_buffer_size();
     op.gemm_buffer = tape.scratch(op.gemm_capacity, 1).data();
   }
