@@ -20,13 +20,18 @@
 // (every malloc/operator new in the timed loop), page_faults_per_step (minor faults: memory
 // the kernel had to map, or map again, during the step), tape_bytes (arena capacity the step
 // needed), tape_nodes, peak_rss_bytes (the process's, so meaningful for one benchmark
-// run alone). Threads: Eigen::setNbThreads, i.e. OpenMP inside Eigen's GEMMs only.
+// run alone). Threads: Eigen::setNbThreads, i.e. OpenMP inside Eigen's GEMMs only (and the
+// BLAS's OpenMP threads when built with -DGRADFLOW_USE_BLAS=ON).
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include <memory>
 #include <string>
+
+#ifdef GRADFLOW_USE_BLAS
+#include <omp.h>
+#endif
 
 #include "../common/alloc_counter.hpp"
 #include "../common/configs.hpp"
@@ -114,9 +119,18 @@ struct Layer {
 
 // ------------------------------------------------------------------ the driver
 
+// The thread count for Eigen's products, and for the BLAS's with GRADFLOW_USE_BLAS (an
+// OpenMP BLAS such as Debian's libopenblas0-openmp reads omp_get_max_threads()).
+void set_threads(int threads) {
+  Eigen::setNbThreads(threads);
+#ifdef GRADFLOW_USE_BLAS
+  omp_set_num_threads(threads);
+#endif
+}
+
 template <typename Layer>
 void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
-  Eigen::setNbThreads(threads);
+  set_threads(threads);
   Layer layer(cell, cfg);
   const Matrix<float> x = Matrix<float>::Random(cfg.batch * cfg.steps, cfg.input);
   // Loss = sum of all outputs (h_n and c_n are not part of it).
@@ -150,7 +164,7 @@ void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
   state.counters["tape_bytes"] = static_cast<double>(tape.capacity_bytes());
   state.counters["tape_nodes"] = static_cast<double>(nodes);
   state.counters["peak_rss_bytes"] = static_cast<double>(peak_rss_bytes());
-  Eigen::setNbThreads(1);
+  set_threads(1);
 }
 
 template <typename Layer>

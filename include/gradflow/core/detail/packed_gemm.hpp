@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "gradflow/config.hpp"
+#include "gradflow/core/detail/blas_gemm.hpp"
 
 namespace gradflow::detail {
 
@@ -25,11 +26,14 @@ namespace gradflow::detail {
 /// `StorageOrder` is A's: ColMajor for W, RowMajor to use W^T without copying it.
 /// Single-threaded: the per-step products are small, and their callers are the hot loops
 /// whose other work is single-threaded too.
+/// With the BLAS back-end (GRADFLOW_USE_BLAS) nothing is packed: multiply_add calls the BLAS
+/// on A where it lies, and the two buffers shrink to one scalar.
 template <typename T, int StorageOrder>
 class PackedLhs {
  public:
   /// Floats of storage pack() needs for a [rows x depth] A multiplied by `cols` columns.
   static Index packed_size(Index rows, Index depth, Index cols) {
+    if constexpr (kUseBlas) return 1;
     const Blocking b = blocking(rows, depth, cols);
     Index size = 0;
     for (Index i2 = 0; i2 < rows; i2 += b.mc)
@@ -40,6 +44,7 @@ class PackedLhs {
 
   /// Floats of scratch multiply_add() needs for a [depth x cols] right-hand side.
   static Index rhs_buffer_size(Index rows, Index depth, Index cols) {
+    if constexpr (kUseBlas) return 1;
     const Blocking b = blocking(rows, depth, cols);
     Index size = 0;
     for (Index k2 = 0; k2 < depth; k2 += b.kc) size += padded(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
@@ -52,6 +57,9 @@ class PackedLhs {
   void pack(const T* a, Index stride, Index rows, Index depth, Index cols, T* storage) {
     rows_ = rows;
     depth_ = depth;
+    a_ = a;
+    stride_ = stride;
+    if constexpr (kUseBlas) return;
     blocking_ = blocking(rows, depth, cols);
     packed_ = storage;
     LhsMapper lhs(a, stride);
@@ -71,6 +79,11 @@ class PackedLhs {
   /// rhs_stride). `rhs_buffer`: rhs_buffer_size() floats, 64-byte aligned.
   void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
                     T* rhs_buffer) const {
+    if constexpr (kUseBlas) {
+      blas_gemm_add<StorageOrder, Eigen::ColMajor>(rows_, cols, depth_, a_, stride_, rhs,
+                                                   rhs_stride, res, res_stride);
+      return;
+    }
     RhsMapper rhs_map(rhs, rhs_stride);
     ResMapper res_map(res, res_stride);
     PackRhs pack_rhs;
@@ -127,7 +140,8 @@ class PackedLhs {
     return (n + per_line - 1) / per_line * per_line;
   }
 
-  Index rows_ = 0, depth_ = 0;
+  Index rows_ = 0, depth_ = 0, stride_ = 0;
+  const T* a_ = nullptr;  // A itself: what the BLAS back-end multiplies
   Blocking blocking_{1, 1, 1};
   const T* packed_ = nullptr;
 };
@@ -144,8 +158,11 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_nc = cols;
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Index(1));
   }
-  /// Floats of buffer the product needs (64-byte aligned).
-  Index buffer_size() const { return padded(this->m_kc * this->m_mc) + padded(this->m_kc * this->m_nc); }
+  /// Floats of buffer the product needs (64-byte aligned; one with the BLAS back-end).
+  Index buffer_size() const {
+    if constexpr (kUseBlas) return 1;
+    return padded(this->m_kc * this->m_mc) + padded(this->m_kc * this->m_nc);
+  }
   void use(T* buffer) {
     this->m_blockA = buffer;
     this->m_blockB = buffer + padded(this->m_kc * this->m_mc);
@@ -161,11 +178,16 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
 /// res [rows x cols] += lhs [rows x depth] * rhs [depth x cols], single-threaded, with
 /// Eigen's GEMM and packing buffers from `scratch(n)` (a function returning n aligned floats,
 /// e.g. the tape's scratch). `LhsOrder`/`RhsOrder` say how lhs/rhs are stored with their
-/// strides, so transposes cost nothing.
+/// strides, so transposes cost nothing. With GRADFLOW_USE_BLAS: the BLAS's GEMM, no scratch.
 template <int LhsOrder, int RhsOrder, typename T, typename Scratch>
 void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride, const T* rhs,
               Index rhs_stride, T* res, Index res_stride, Scratch&& scratch) {
   if (rows == 0 || cols == 0 || depth == 0) return;
+  if constexpr (kUseBlas) {
+    blas_gemm_add<LhsOrder, RhsOrder>(rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res,
+                                      res_stride);
+    return;
+  }
   ProvidedBlocking<T> blocking(rows, cols, depth);
   blocking.use(scratch(blocking.buffer_size()));
   Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,

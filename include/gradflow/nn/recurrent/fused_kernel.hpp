@@ -414,8 +414,9 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
   // Measured on bptt/lstm/M/1: packing W_hh once instead of in every per-step product, and
   // without heap packing buffers (see detail::PackedLhs). The whole-segment GEMMs are large
   // enough for Eigen's threads, so they keep Eigen's (allocating) parallel product there.
+  // With the BLAS back-end every product goes through the BLAS, which has its own threads.
   op.packed = true;
-  op.own_gemm = Eigen::nbThreads() == 1;
+  op.own_gemm = Eigen::nbThreads() == 1 || gradflow::detail::kUseBlas;
   if (op.packed) {
     using P = gradflow::detail::PackedLhs<T, Eigen::ColMajor>;
     const Index gate_rows = kind == CellKind::GRU ? 2 * H : G * H;
