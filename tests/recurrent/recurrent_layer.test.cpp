@@ -9,41 +9,14 @@ using namespace gradflow;
 using test::make_layer;
 using test::random_matrix;
 using test::weighted_loss;
+using test::Run;
+using test::run;
+using test::max_diff;
 
 namespace {
 
 const nn::CellKind kKinds[] = {nn::CellKind::RnnTanh, nn::CellKind::RnnRelu, nn::CellKind::LSTM,
                                nn::CellKind::GRU};
-
-struct Run {
-  Matrix<double> output, h_n, grad_x, grad_h0;
-  std::vector<Matrix<double>> param_grads;
-};
-
-// One forward + backward of `layer` on fixed data; h0 (and c0) given when `with_state`.
-Run run(nn::RecurrentLayer<double>& layer, Index steps, Index batch, bool with_state,
-        const std::vector<Index>* lengths = nullptr) {
-  const auto& o = layer.options();
-  const Index states = o.num_layers() * (o.bidirectional() ? 2 : 1) * batch;
-  Tape<double> tape;
-  Var<double> x = tape.variable(random_matrix<double>(steps * batch, o.input_size(), 1));
-  Var<double> h0 = with_state ? tape.variable(random_matrix<double>(states, o.hidden_size(), 2)) : Var<double>();
-  Var<double> c0 = with_state && layer.kind() == nn::CellKind::LSTM
-                       ? tape.variable(random_matrix<double>(states, o.hidden_size(), 3))
-                       : Var<double>();
-  auto out = lengths ? layer.forward(x, batch, *lengths, h0, c0) : layer.forward(x, batch, h0, c0);
-  layer.zero_grad();
-  weighted_loss(tape, out).backward();
-  Run r{out.output.value(), out.h_n.value(), x.grad(), with_state ? Matrix<double>(h0.grad()) : Matrix<double>(), {}};
-  for (auto& [name, p] : layer.named_parameters()) r.param_grads.push_back(p->grad());
-  return r;
-}
-
-double max_diff(const Matrix<double>& a, const Matrix<double>& b) {
-  REQUIRE(a.rows() == b.rows());
-  REQUIRE(a.cols() == b.cols());
-  return a.size() == 0 ? 0.0 : (a - b).cwiseAbs().maxCoeff();
-}
 
 }  // namespace
 

@@ -4,6 +4,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <gradflow/gradflow.hpp>
 
@@ -46,6 +49,36 @@ Matrix<T> random_matrix(Index rows, Index cols, unsigned seed) {
   Matrix<T> m(rows, cols);
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = T(gen.normal());
   return m;
+}
+
+struct Run {
+  Matrix<double> output, h_n, grad_x, grad_h0;
+  std::vector<Matrix<double>> param_grads;
+};
+
+// One forward + backward of `layer` on fixed data; h0 (and c0) given when `with_state`.
+inline Run run(nn::RecurrentLayer<double>& layer, Index steps, Index batch, bool with_state,
+               const std::vector<Index>* lengths = nullptr) {
+  const auto& o = layer.options();
+  const Index states = o.num_layers() * (o.bidirectional() ? 2 : 1) * batch;
+  Tape<double> tape;
+  Var<double> x = tape.variable(random_matrix<double>(steps * batch, o.input_size(), 1));
+  Var<double> h0 = with_state ? tape.variable(random_matrix<double>(states, o.hidden_size(), 2)) : Var<double>();
+  Var<double> c0 = with_state && layer.kind() == nn::CellKind::LSTM
+                       ? tape.variable(random_matrix<double>(states, o.hidden_size(), 3))
+                       : Var<double>();
+  auto out = lengths ? layer.forward(x, batch, *lengths, h0, c0) : layer.forward(x, batch, h0, c0);
+  layer.zero_grad();
+  weighted_loss(tape, out).backward();
+  Run r{out.output.value(), out.h_n.value(), x.grad(), with_state ? Matrix<double>(h0.grad()) : Matrix<double>(), {}};
+  for (auto& [name, p] : layer.named_parameters()) r.param_grads.push_back(p->grad());
+  return r;
+}
+
+inline double max_diff(const Matrix<double>& a, const Matrix<double>& b) {
+  REQUIRE(a.rows() == b.rows());
+  REQUIRE(a.cols() == b.cols());
+  return a.size() == 0 ? 0.0 : (a - b).cwiseAbs().maxCoeff();
 }
 
 }  // namespace gradflow::test

@@ -10,17 +10,17 @@
 /// GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42 vs 61,
 /// [2048x512][512x3200] 55 vs 82.
 ///
-/// Threads are the BLAS's own (OpenBLAS: OPENBLAS_NUM_THREADS, or omp_set_num_threads for
-/// its OpenMP build); Eigen::setNbThreads does not reach them.
+/// Threads: the fused kernel cuts its work into Eigen::nbThreads() parts and calls the BLAS
+/// from each part's OpenMP thread; an OpenMP BLAS (Debian's libopenblas0-openmp) then runs
+/// each call on its caller's thread instead of starting a second pool.
 /// On AMD Zen 5, OpenBLAS 0.3.21 does not recognise the CPU and runs its AVX2 kernel unless
 /// the environment sets OPENBLAS_CORETYPE=SkylakeX (see benchmarks/README.md).
 ///
 /// Do not combine with EIGEN_USE_BLAS: Eigen declares the same Fortran symbols with an int
 /// return type.
 
-#include <type_traits>
-
 #include <Eigen/Core>
+#include <type_traits>
 
 #include "gradflow/config.hpp"
 
@@ -47,13 +47,14 @@ inline constexpr bool kUseBlas = false;
 /// res [rows x cols] (column-major, stride res_stride) += lhs [rows x depth] * rhs
 /// [depth x cols] through the BLAS; `LhsOrder`/`RhsOrder` say how lhs/rhs are stored with
 /// their strides (a row-major operand is the transpose of a column-major one: no copy).
-/// Only callable when GRADFLOW_USE_BLAS is defined.
+/// Only defined with GRADFLOW_USE_BLAS: every call sits in an `if constexpr (kUseBlas)`.
 template <int LhsOrder, int RhsOrder, typename T>
 void blas_gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride,
-                   const T* rhs, Index rhs_stride, T* res, Index res_stride) {
+                   const T* rhs, Index rhs_stride, T* res, Index res_stride)
+#ifdef GRADFLOW_USE_BLAS
+{
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "the BLAS back-end multiplies float and double");
-#ifdef GRADFLOW_USE_BLAS
   if (rows == 0 || cols == 0 || depth == 0) return;
   const char ta = LhsOrder == Eigen::RowMajor ? 'T' : 'N';
   const char tb = RhsOrder == Eigen::RowMajor ? 'T' : 'N';
@@ -64,10 +65,9 @@ void blas_gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_
     sgemm_(&ta, &tb, &m, &n, &k, &one, lhs, &lda, rhs, &ldb, &one, res, &ldc);
   else
     dgemm_(&ta, &tb, &m, &n, &k, &one, lhs, &lda, rhs, &ldb, &one, res, &ldc);
-#else
-  (void)rows, (void)cols, (void)depth, (void)lhs, (void)lhs_stride, (void)rhs, (void)rhs_stride,
-      (void)res, (void)res_stride;
-#endif
 }
+#else
+    ;
+#endif
 
 }  // namespace gradflow::detail

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "gradflow/core/detail/packed_gemm.hpp"
+#include "gradflow/core/detail/parallel.hpp"
 #include "gradflow/core/tape.hpp"
 
 namespace gradflow::nn {
@@ -22,7 +23,8 @@ inline Index gate_count(CellKind kind) {
 
 /// Receives dL/dh_t ([B x H]) for step t of one layer-direction during backward.
 template <typename T>
-using HiddenGradHook = std::function<void(Index layer, Index direction, Index t, ConstMatrixMap<T> dh)>;
+using HiddenGradHook =
+    std::function<void(Index layer, Index direction, Index t, ConstMatrixMap<T> dh)>;
 
 namespace detail {
 
@@ -37,6 +39,12 @@ namespace detail {
 ///           dh_{t-1} = W_hh^T dG_t; after the loop dW_ih = dG X, dW_hh = dG H_prev^T,
 ///           dX = dG^T W_ih (three GEMMs over all steps) and bias gradients as row sums.
 ///
+/// Threads (worker_threads(), i.e. Eigen's): the samples of a batch never mix inside the
+/// recurrence, so each thread runs the whole step loop, forward and backward, for its own
+/// range of batch columns, with no synchronisation between steps; the whole-segment GEMMs
+/// are cut into row or column ranges, one per thread. Every product is single-threaded
+/// Eigen (or BLAS) code with packing buffers from the tape, so no step allocates.
+///
 /// Gradient checkpointing splits the steps into segments of `segment` steps (in processing
 /// order). Only the last segment's activations stay in memory, plus the state entering each
 /// segment; backward recomputes each earlier segment's forward from its checkpoint, then runs
@@ -47,33 +55,35 @@ namespace detail {
 /// every step (time-major, zero at padded steps), then h_n, then c_n.
 template <typename T>
 struct FusedRecurrence {
+  using Range = gradflow::detail::Range;
+
   CellKind kind;
   bool reverse;
   Index steps, batch, hidden, layer, direction;
-  Index segment;                         // steps per checkpoint segment (steps: no checkpoints)
+  Index segment;                             // steps per checkpoint segment (steps: no checkpoints)
   Var<T> x, h0, c0, w_ih, w_hh, b_ih, b_hh;  // c0 only for LSTM; biases may be empty
   bool has_bias;
-  const T* lengths;                      // valid steps per sample (as T), or nullptr
-  const HiddenGradHook<T>* hook;         // or nullptr
+  const T* lengths;               // valid steps per sample (as T), or nullptr
+  const HiddenGradHook<T>* hook;  // or nullptr
   // Buffers of one segment, column (t - first step of the segment)*B + b:
-  T* acts;                               // [G*H x S*B] gate activations (RNN: the hidden states)
-  T* cells;                              // [H x S*B] LSTM cell states
-  T* hn;                                 // [H x S*B] GRU: W_hn h_{t-1} + b_hn
-  T* hs;                                 // [H x S*B] hidden states (after padding carry)
-  T* h_ck;                               // [H x B] per segment: the state entering it (h0^T first)
-  T* c_ck;                               // [H x B] per segment: LSTM cell state entering it
-  T* work;                               // [H x 4B] backward scratch; [B x H] hook buffer after
-  T* ones;                               // [S*B] ones: bias gradients as a GEMV
-  // W_hh packed once for the per-step products, which run on one thread at any thread count:
-  // Eigen's parallel GEMM on these [G*H x B] products was slower than one thread and
-  // allocated per call (bptt/lstm/LONG/2: 111 -> 49 ms per step; lstm/M/2: 214 -> 14 allocations per step).
+  T* acts;            // [G*H x S*B] gate activations (RNN: the hidden states)
+  T* cells;           // [H x S*B] LSTM cell states
+  T* hn;              // [H x S*B] GRU: W_hn h_{t-1} + b_hn
+  T* hs;              // [H x S*B] hidden states (after padding carry)
+  T* h_ck;            // [H x B] per segment: the state entering it (h0^T first)
+  T* c_ck;            // [H x B] per segment: LSTM cell state entering it
+  T* work;            // [H x 4B] backward scratch; [B x H] hook buffer after
+  T* ones;            // [S*B] ones: bias gradients as a GEMV
+  Index threads;      // parts of the whole-segment GEMMs
+  Index batch_parts;  // parts of the step loops (1 when a hook watches dh)
+  // W_hh packed once for the per-step products (packing it in every product cost 8% of
+  // bptt/lstm/M/1, and Eigen's own product allocated its packing buffers on the heap).
   // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
-  bool packed;
-  bool own_gemm;                         // whole-segment GEMMs with gemm_buffer (1 thread)
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates, w_n;
-  T* rhs_buffer;
-  T* gemm_buffer;                        // packing buffers of the whole-segment GEMMs (packed runs)
-  Index gemm_capacity;                   // its size in scalars
+  T* rhs_buffers;  // batch_parts buffers of rhs_stride scalars
+  Index rhs_stride;
+  T* gemm_buffers;      // threads packing buffers of the whole-segment GEMMs
+  Index gemm_capacity;  // the size of one, in scalars
 
   // The steps [first, first + count) of one segment.
   struct Span {
@@ -91,6 +101,8 @@ struct FusedRecurrence {
     return {reverse ? steps - k0 - count : k0, count};
   }
   T* checkpoint(T* base, Index j) const { return base + j * hidden * batch; }
+  // Batch columns [begin, begin + count) of step loop part p.
+  Range batch_range(Index p) const { return gradflow::detail::split(batch, batch_parts, p); }
 
   MatrixMap<T> map(T* p, Index rows, Index cols) const { return MatrixMap<T>(p, rows, cols); }
 
@@ -120,260 +132,305 @@ struct FusedRecurrence {
 
   // Runs segment j from its checkpoint, filling the segment buffers.
   void forward_segment(Tape<T>& tape, Index j) const {
-    const Index H = hidden, B = batch, GH = gates() * H;
+    const Index H = hidden, GH = gates() * H, I = input_size();
+    const Span s = span(j);
+    const Index cols = s.count * batch;
+    const T* X = tape.value(x).data() + s.first * batch;
+    const T* Wih = tape.value(w_ih).data();
+    const T* bih = has_bias ? tape.value(b_ih).data() : nullptr;
+    const T* bhh = has_bias ? tape.value(b_hh).data() : nullptr;
+    // Biases, then the input projection of every step of the segment: one GEMM, cut into
+    // column ranges.
+    gradflow::detail::parallel_parts(threads, [&](Index p) {
+      const Range r = gradflow::detail::split(cols, threads, p);
+      MatrixMap<T> A = map(acts + r.begin * GH, GH, r.count);
+      if (has_bias) {
+        A.colwise() = ConstMatrixMap<T>(bih, GH, 1).col(0);
+        const Index rows = kind == CellKind::GRU ? 2 * H : GH;  // GRU's b_hn goes with W_hn h
+        A.topRows(rows).colwise() += ConstMatrixMap<T>(bhh, rows, 1).col(0);
+      } else {
+        A.setZero();
+      }
+      gemm<Eigen::ColMajor, Eigen::RowMajor>(p, GH, r.count, I, Wih, GH, X + r.begin, n(), A.data(),
+                                             GH);
+    });
+    gradflow::detail::parallel_parts(batch_parts,
+                                     [&](Index p) { forward_steps(j, batch_range(p), bhh, p); });
+  }
+
+  // The step loop of segment j for batch columns `r` (A holds the input projections).
+  void forward_steps(Index j, Range r, const T* bhh, Index part) const {
+    const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
+    if (nb == 0) return;
     const Span s = span(j);
     const Index cols = s.count * B;
-    auto Whh = tape.value(w_hh);
     MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
     MatrixMap<T> C = map(cells, kind == CellKind::LSTM ? H : 0, cols);
     MatrixMap<T> HN = map(hn, kind == CellKind::GRU ? H : 0, cols);
-
-    // Input projection of every step of the segment, one GEMM.
-    if (own_gemm) {  // the same product with packing buffers from the tape: no heap allocation
-      A.setZero();
-      gemm<Eigen::ColMajor, Eigen::RowMajor>(GH, cols, input_size(), tape.value(w_ih).data(), GH,
-                                            tape.value(x).data() + s.first * B, n(), A.data(), GH);
-    } else {
-      A.noalias() = tape.value(w_ih) * tape.value(x).middleRows(s.first * B, cols).transpose();
-    }
-    if (has_bias) {
-      A.colwise() += tape.value(b_ih).transpose().col(0);
-      if (kind == CellKind::GRU) A.topRows(2 * H).colwise() += tape.value(b_hh).transpose().col(0).head(2 * H);
-      else A.colwise() += tape.value(b_hh).transpose().col(0);
-    }
-
+    T* rhs_buffer = rhs_buffers + part * rhs_stride;
     for (Index i = 0; i < s.count; ++i) {
-      const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B;
-      const Index prev_col = i == 0 ? 0 : (step_at(k - 1) - s.first) * B;
-      const T* prev_h = i == 0 ? checkpoint(h_ck, j) : hs + prev_col * H;
-      const T* prev_c = kind != CellKind::LSTM ? nullptr : i == 0 ? checkpoint(c_ck, j) : cells + prev_col * H;
-      ConstMatrixMap<T> hp(prev_h, H, B);
-      auto a = A.middleCols(col, B);
-      auto h = Hs.middleCols(col, B);
+      const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
+      const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
+      const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
+      const T* prev_c = kind != CellKind::LSTM ? nullptr
+                        : i == 0               ? checkpoint(c_ck, j) + b0 * H
+                                               : cells + prev_col * H;
+      ConstMatrixMap<T> hp(prev_h, H, nb);
+      auto a = A.middleCols(col, nb);
+      auto h = Hs.middleCols(col, nb);
       // a += W_hh h_{t-1}, every gate in one product (GRU: the r, z rows only).
-      if (packed) w_gates.multiply_add(prev_h, H, B, a.data(), GH, rhs_buffer);
-      else if (kind == CellKind::GRU) a.topRows(2 * H).noalias() += Whh.topRows(2 * H) * hp;
-      else a.noalias() += Whh * hp;
+      w_gates.multiply_add(prev_h, H, nb, a.data(), GH, rhs_buffer);
       switch (kind) {
         case CellKind::RnnTanh:
         case CellKind::RnnRelu:
-          if (kind == CellKind::RnnTanh) h = a.array().tanh().matrix();
-          else h = a.cwiseMax(T(0));
+          if (kind == CellKind::RnnTanh)
+            h = a.array().tanh().matrix();
+          else
+            h = a.cwiseMax(T(0));
           break;
         case CellKind::LSTM: {
           a.topRows(2 * H) = a.topRows(2 * H).array().logistic().matrix();
           a.middleRows(2 * H, H) = a.middleRows(2 * H, H).array().tanh().matrix();
           a.bottomRows(H) = a.bottomRows(H).array().logistic().matrix();
-          ConstMatrixMap<T> cp(prev_c, H, B);
-          auto c = C.middleCols(col, B);
-          c = a.middleRows(H, H).cwiseProduct(cp) + a.topRows(H).cwiseProduct(a.middleRows(2 * H, H));
+          ConstMatrixMap<T> cp(prev_c, H, nb);
+          auto c = C.middleCols(col, nb);
+          c = a.middleRows(H, H).cwiseProduct(cp) +
+              a.topRows(H).cwiseProduct(a.middleRows(2 * H, H));
           h = a.bottomRows(H).cwiseProduct(c.array().tanh().matrix());
           break;
         }
         case CellKind::GRU: {
-          auto hn_t = HN.middleCols(col, B);
-          if (has_bias) hn_t.colwise() = tape.value(b_hh).transpose().col(0).tail(H);
-          else hn_t.setZero();
-          if (packed) w_n.multiply_add(prev_h, H, B, hn_t.data(), H, rhs_buffer);
-          else hn_t.noalias() += Whh.bottomRows(H) * hp;
+          auto hn_t = HN.middleCols(col, nb);
+          if (has_bias)
+            hn_t.colwise() = ConstMatrixMap<T>(bhh + 2 * H, H, 1).col(0);
+          else
+            hn_t.setZero();
+          w_n.multiply_add(prev_h, H, nb, hn_t.data(), H, rhs_buffer);
           a.topRows(2 * H) = a.topRows(2 * H).array().logistic().matrix();
-          a.bottomRows(H) = (a.bottomRows(H) + a.topRows(H).cwiseProduct(hn_t)).array().tanh().matrix();
+          a.bottomRows(H) =
+              (a.bottomRows(H) + a.topRows(H).cwiseProduct(hn_t)).array().tanh().matrix();
           // h = (1 - z) n + z h_prev = n + z (h_prev - n)
           h = a.bottomRows(H) + a.middleRows(H, H).cwiseProduct(hp - a.bottomRows(H));
           break;
         }
       }
       if (lengths != nullptr) {
-        for (Index b = 0; b < B; ++b) {
-          if (!padded(t, b)) continue;
+        for (Index b = 0; b < nb; ++b) {
+          if (!padded(t, b0 + b)) continue;
           h.col(b) = hp.col(b);
-          if (kind == CellKind::LSTM) C.col(col + b) = ConstMatrixMap<T>(prev_c, H, B).col(b);
+          if (kind == CellKind::LSTM) C.col(col + b) = ConstMatrixMap<T>(prev_c, H, nb).col(b);
         }
       }
     }
   }
 
   void backward(Tape<T>& tape, Var<T> out) const {
-    const Index H = hidden, B = batch, N = n(), G = gates(), GH = G * H;
+    const Index H = hidden, B = batch, N = n(), GH = gates() * H;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     auto g_out = tape.grad(out);
-    auto Whh = tape.value(w_hh);
     // dG holds the pre-activation gradients of a segment's steps; GRU also needs the
     // hidden-side ones (they differ in the n block: r * dn instead of dn).
     T* dG_data = tape.scratch(GH, std::min(segment, steps) * B).data();
     T* dGh_data = gru ? tape.scratch(GH, std::min(segment, steps) * B).data() : dG_data;
-    MatrixMap<T> dh = map(work, H, B), dh_next = map(work + H * B, H, B);
-    MatrixMap<T> dc = map(work + 2 * H * B, H, B), tmp = map(work + 3 * H * B, H, B);
     // dh_{t-1} = W_hh^T dG_t: W_hh^T packed once (a row-major view of W_hh, no copy).
-    gradflow::detail::PackedLhs<T, Eigen::RowMajor> w_t;
-    T* bwd_buffer = nullptr;
-    if (packed) {
-      using P = gradflow::detail::PackedLhs<T, Eigen::RowMajor>;
-      w_t.pack(Whh.data(), GH, H, GH, B, tape.scratch(P::packed_size(H, GH, B), 1).data());
-      bwd_buffer = tape.scratch(P::rhs_buffer_size(H, GH, B), 1).data();
-    }
+    using P = gradflow::detail::PackedLhs<T, Eigen::RowMajor>;
+    P w_t;
+    const T* Whh = tape.value(w_hh).data();
+    w_t.pack(Whh, GH, H, GH, B, tape.scratch(P::packed_size(H, GH, B), 1).data());
+    const Index bwd_stride = P::rhs_buffer_size(H, GH, B);
+    T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
+    const Grads grads = gradient_pointers(tape);
 
-    dh = g_out.middleRows(N, B).transpose();
-    if (lstm) dc = g_out.middleRows(N + B, B).transpose();
+    map(work, H, B) = g_out.middleRows(N, B).transpose();
+    if (lstm) map(work + 2 * H * B, H, B) = g_out.middleRows(N + B, B).transpose();
     for (Index j = segments(); j-- > 0;) {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
-      const Span s = span(j);
-      const Index cols = s.count * B;
-      MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
-      MatrixMap<T> C = map(cells, lstm ? H : 0, cols), HN = map(hn, gru ? H : 0, cols);
-      MatrixMap<T> dG = map(dG_data, GH, cols), dGh = map(dGh_data, GH, cols);
-      for (Index i = s.count; i-- > 0;) {
-        const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B;
-        const Index prev_col = i == 0 ? 0 : (step_at(k - 1) - s.first) * B;
-        const T* prev_h = i == 0 ? checkpoint(h_ck, j) : hs + prev_col * H;
-        ConstMatrixMap<T> hp(prev_h, H, B);
-        if (lengths == nullptr) {
-          dh += g_out.middleRows(t * B, B).transpose();
-        } else {
-          for (Index b = 0; b < B; ++b)
-            if (!padded(t, b)) dh.col(b) += g_out.row(t * B + b).transpose();
-        }
-        if (hook != nullptr && *hook) {
-          MatrixMap<T> buffer = map(work + 4 * H * B, B, H);
-          buffer = dh.transpose();
-          (*hook)(layer, direction, t, ConstMatrixMap<T>(buffer.data(), B, H));
-        }
-        auto a = A.middleCols(col, B).array();
-        auto d = dG.middleCols(col, B);
-        switch (kind) {
-          case CellKind::RnnTanh:
-            d = (dh.array() * (T(1) - Hs.middleCols(col, B).array().square())).matrix();
-            break;
-          case CellKind::RnnRelu:
-            d = (Hs.middleCols(col, B).array() > T(0)).select(dh.array(), T(0)).matrix();
-            break;
-          case CellKind::LSTM: {
-            const T* prev_c = i == 0 ? checkpoint(c_ck, j) : cells + prev_col * H;
-            ConstMatrixMap<T> cp(prev_c, H, B);
-            auto ig = a.topRows(H), f = a.middleRows(H, H), g = a.middleRows(2 * H, H), o = a.bottomRows(H);
-            tmp = C.middleCols(col, B).array().tanh().matrix();  // tanh(c_t)
-            auto tc = tmp.array();
-            if (lengths != nullptr) dh_next = dc;  // keep dc of padded columns
-            dc.array() += dh.array() * o * (T(1) - tc.square());
-            d.topRows(H) = (dc.array() * g * ig * (T(1) - ig)).matrix();
-            d.middleRows(H, H) = (dc.array() * cp.array() * f * (T(1) - f)).matrix();
-            d.middleRows(2 * H, H) = (dc.array() * ig * (T(1) - g.square())).matrix();
-            d.bottomRows(H) = (dh.array() * tc * o * (T(1) - o)).matrix();
-            dc.array() *= f;
-            if (lengths != nullptr)
-              for (Index b = 0; b < B; ++b)
-                if (padded(t, b)) dc.col(b) = dh_next.col(b);
-            break;
-          }
-          case CellKind::GRU: {
-            auto r = a.topRows(H), z = a.middleRows(H, H), nn = a.bottomRows(H);
-            auto dgh = dGh.middleCols(col, B);
-            // dn_pre = dh (1 - z)(1 - n^2); dr_pre = dn_pre hn r(1 - r); dz_pre = dh (h_prev - n) z(1 - z)
-            d.bottomRows(H) = (dh.array() * (T(1) - z) * (T(1) - nn.square())).matrix();
-            d.topRows(H) = (d.bottomRows(H).array() * HN.middleCols(col, B).array() * r * (T(1) - r)).matrix();
-            d.middleRows(H, H) = (dh.array() * (hp.array() - nn) * z * (T(1) - z)).matrix();
-            dgh.topRows(2 * H) = d.topRows(2 * H);
-            dgh.bottomRows(H) = (d.bottomRows(H).array() * r).matrix();
-            break;
-          }
-        }
-        if (lengths != nullptr)
-          for (Index b = 0; b < B; ++b)
-            if (padded(t, b)) {
-              d.col(b).setZero();
-              if (gru) dGh.col(col + b).setZero();
-            }
-        // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path.
-        if (packed) {
-          dh_next.setZero();
-          w_t.multiply_add(dGh.data() + col * GH, GH, B, dh_next.data(), H, bwd_buffer);
-        } else {
-          dh_next.noalias() = Whh.transpose() * dGh.middleCols(col, B);
-        }
-        if (gru) dh_next.array() += dh.array() * a.middleRows(H, H);
-        if (lengths != nullptr)
-          for (Index b = 0; b < B; ++b)
-            if (padded(t, b)) dh_next.col(b) = dh.col(b);
-        dh.swap(dh_next);
-      }
-      accumulate_weight_grads(tape, j, dG, dGh, Hs);
+      gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
+        backward_steps(j, batch_range(p), g_out, w_t, bwd_buffers + p * bwd_stride, dG_data,
+                       dGh_data);
+      });
+      accumulate_weight_grads(tape, j, dG_data, dGh_data, grads);
     }
 
-    if (tape.requires_grad(h0)) tape.grad(h0) += dh.transpose();
-    if (lstm && tape.requires_grad(c0)) tape.grad(c0) += dc.transpose();
+    if (tape.requires_grad(h0)) tape.grad(h0) += map(work, H, B).transpose();
+    if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
   }
 
-  // Weight, bias and input gradients of segment j, three GEMMs over all of its steps.
-  // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
-  void accumulate_weight_grads(Tape<T>& tape, Index j, MatrixMap<T> dG, MatrixMap<T> dGh,
-                               MatrixMap<T> Hs) const {
-    const Index B = batch, cols = dG.cols();
+  // The backward step loop of segment j for batch columns `r`: fills their columns of dG
+  // (and dGh) and carries dh (and dc) in their columns of `work`.
+  void backward_steps(Index j, Range r, MatrixMap<T> g_out,
+                      const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
+                      T* dG_data, T* dGh_data) const {
+    const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
+    if (nb == 0) return;
+    const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     const Span s = span(j);
-    ConstMatrixMap<T> entry(checkpoint(h_ck, j), hidden, B);
-    const Index H = hidden, GH = dG.rows(), I = input_size(), N = n();
-    if (own_gemm) {  // the same products with packing buffers from the tape: no heap allocation
-      if (tape.requires_grad(w_hh)) {
-        T* dW = tape.grad(w_hh).data();
-        const Index inner = reverse ? 0 : B, entry_col = reverse ? cols - B : 0;
-        // dW_hh += dGh[steps after the first] Hs[steps before the last]^T + dGh[first] entry^T
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(GH, H, cols - B, dGh.data() + inner * GH, GH,
-                                              Hs.data() + (B - inner) * H, H, dW, GH);
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(GH, H, B, dGh.data() + entry_col * GH, GH,
-                                              entry.data(), H, dW, GH);
+    const Index cols = s.count * B;
+    MatrixMap<T> dh = map(work + b0 * H, H, nb), dh_next = map(work + (B + b0) * H, H, nb);
+    MatrixMap<T> dc = map(work + (2 * B + b0) * H, H, nb),
+                 tmp = map(work + (3 * B + b0) * H, H, nb);
+    MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
+    MatrixMap<T> C = map(cells, lstm ? H : 0, cols), HN = map(hn, gru ? H : 0, cols);
+    MatrixMap<T> dG = map(dG_data, GH, cols), dGh = map(dGh_data, GH, cols);
+    for (Index i = s.count; i-- > 0;) {
+      const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
+      const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
+      const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
+      ConstMatrixMap<T> hp(prev_h, H, nb);
+      if (lengths == nullptr) {
+        dh += g_out.middleRows(t * B + b0, nb).transpose();
+      } else {
+        for (Index b = 0; b < nb; ++b)
+          if (!padded(t, b0 + b)) dh.col(b) += g_out.row(t * B + b0 + b).transpose();
       }
-      if (tape.requires_grad(w_ih))
-        gemm<Eigen::ColMajor, Eigen::ColMajor>(GH, I, cols, dG.data(), GH,
-                                              tape.value(x).data() + s.first * B, N,
-                                              tape.grad(w_ih).data(), GH);
-      if (tape.requires_grad(x))
-        gemm<Eigen::RowMajor, Eigen::ColMajor>(cols, I, GH, dG.data(), GH, tape.value(w_ih).data(),
-                                              GH, tape.grad(x).data() + s.first * B, N);
-    } else {
-      if (tape.requires_grad(w_hh)) {
-        auto dW = tape.grad(w_hh);
-        if (!reverse) {
-          dW.noalias() += dGh.rightCols(cols - B) * Hs.leftCols(cols - B).transpose();
-          dW.noalias() += dGh.leftCols(B) * entry.transpose();
-        } else {
-          dW.noalias() += dGh.leftCols(cols - B) * Hs.rightCols(cols - B).transpose();
-          dW.noalias() += dGh.rightCols(B) * entry.transpose();
+      if (hook != nullptr && *hook) {  // then there is one part: b0 = 0, nb = B
+        MatrixMap<T> buffer = map(work + 4 * H * B, B, H);
+        buffer = dh.transpose();
+        (*hook)(layer, direction, t, ConstMatrixMap<T>(buffer.data(), B, H));
+      }
+      auto a = A.middleCols(col, nb).array();
+      auto d = dG.middleCols(col, nb);
+      switch (kind) {
+        case CellKind::RnnTanh:
+          d = (dh.array() * (T(1) - Hs.middleCols(col, nb).array().square())).matrix();
+          break;
+        case CellKind::RnnRelu:
+          d = (Hs.middleCols(col, nb).array() > T(0)).select(dh.array(), T(0)).matrix();
+          break;
+        case CellKind::LSTM: {
+          const T* prev_c = i == 0 ? checkpoint(c_ck, j) + b0 * H : cells + prev_col * H;
+          ConstMatrixMap<T> cp(prev_c, H, nb);
+          auto ig = a.topRows(H), f = a.middleRows(H, H), g = a.middleRows(2 * H, H),
+               o = a.bottomRows(H);
+          tmp = C.middleCols(col, nb).array().tanh().matrix();  // tanh(c_t)
+          auto tc = tmp.array();
+          if (lengths != nullptr) dh_next = dc;  // keep dc of padded columns
+          dc.array() += dh.array() * o * (T(1) - tc.square());
+          d.topRows(H) = (dc.array() * g * ig * (T(1) - ig)).matrix();
+          d.middleRows(H, H) = (dc.array() * cp.array() * f * (T(1) - f)).matrix();
+          d.middleRows(2 * H, H) = (dc.array() * ig * (T(1) - g.square())).matrix();
+          d.bottomRows(H) = (dh.array() * tc * o * (T(1) - o)).matrix();
+          dc.array() *= f;
+          if (lengths != nullptr)
+            for (Index b = 0; b < nb; ++b)
+              if (padded(t, b0 + b)) dc.col(b) = dh_next.col(b);
+          break;
+        }
+        case CellKind::GRU: {
+          auto r_gate = a.topRows(H), z = a.middleRows(H, H), nn = a.bottomRows(H);
+          auto dgh = dGh.middleCols(col, nb);
+          // dn_pre = dh (1 - z)(1 - n^2); dr_pre = dn_pre hn r(1 - r); dz_pre = dh (h_prev - n) z(1
+          // - z)
+          d.bottomRows(H) = (dh.array() * (T(1) - z) * (T(1) - nn.square())).matrix();
+          d.topRows(H) =
+              (d.bottomRows(H).array() * HN.middleCols(col, nb).array() * r_gate * (T(1) - r_gate))
+                  .matrix();
+          d.middleRows(H, H) = (dh.array() * (hp.array() - nn) * z * (T(1) - z)).matrix();
+          dgh.topRows(2 * H) = d.topRows(2 * H);
+          dgh.bottomRows(H) = (d.bottomRows(H).array() * r_gate).matrix();
+          break;
         }
       }
-      auto X = tape.value(x).middleRows(s.first * B, cols);
-      if (tape.requires_grad(w_ih)) tape.grad(w_ih).noalias() += dG * X;
-      if (tape.requires_grad(x))
-        tape.grad(x).middleRows(s.first * B, cols).noalias() += dG.transpose() * tape.value(w_ih);
+      if (lengths != nullptr)
+        for (Index b = 0; b < nb; ++b)
+          if (padded(t, b0 + b)) {
+            d.col(b).setZero();
+            if (gru) dGh.col(col + b).setZero();
+          }
+      // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path.
+      dh_next.setZero();
+      w_t.multiply_add(dGh.data() + col * GH, GH, nb, dh_next.data(), H, bwd_buffer);
+      if (gru) dh_next.array() += dh.array() * a.middleRows(H, H);
+      if (lengths != nullptr)
+        for (Index b = 0; b < nb; ++b)
+          if (padded(t, b0 + b)) dh_next.col(b) = dh.col(b);
+      dh.swap(dh_next);
     }
-    // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a stride
-    // (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
-    // Biases are [1 x GH]: viewed as the column they are in memory.
-    ConstMatrixMap<T> one(ones, cols, 1);
-    if (has_bias && tape.requires_grad(b_ih)) map(tape.grad(b_ih).data(), GH, 1).noalias() += dG * one;
-    if (has_bias && tape.requires_grad(b_hh)) map(tape.grad(b_hh).data(), GH, 1).noalias() += dGh * one;
+  }
+
+  // Where the backward pass writes: taken before any parallel loop, since Tape::grad
+  // creates a gradient on first use.
+  struct Grads {
+    T *w_ih, *w_hh, *b_ih, *b_hh, *x;
+  };
+  Grads gradient_pointers(Tape<T>& tape) const {
+    auto grad_or_null = [&tape](Var<T> v) {
+      return tape.requires_grad(v) ? tape.grad(v).data() : nullptr;
+    };
+    return {grad_or_null(w_ih), grad_or_null(w_hh), has_bias ? grad_or_null(b_ih) : nullptr,
+            has_bias ? grad_or_null(b_hh) : nullptr, grad_or_null(x)};
+  }
+
+  // Weight, bias and input gradients of segment j, three GEMMs over all of its steps, each
+  // cut into ranges of output rows, one per thread.
+  // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
+  void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGh,
+                               const Grads& grads) const {
+    const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
+    const Span s = span(j);
+    const Index cols = s.count * B;
+    const T* entry = checkpoint(h_ck, j);
+    const T* X = tape.value(x).data() + s.first * B;
+    const T* Wih = tape.value(w_ih).data();
+    // h_prev of the steps after the segment's first: dW_hh += dGh[those] Hs[the steps before]^T.
+    const Index inner = reverse ? 0 : B, entry_col = reverse ? cols - B : 0;
+    constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
+    gradflow::detail::parallel_parts(threads, [&](Index p) {
+      const Range g = gradflow::detail::split(GH, threads, p, align);    // rows of dW and db
+      const Range c = gradflow::detail::split(cols, threads, p, align);  // rows of dX
+      if (grads.w_hh != nullptr && g.count > 0) {
+        T* dW = grads.w_hh + g.begin;
+        gemm<Eigen::ColMajor, Eigen::RowMajor>(p, g.count, H, cols - B, dGh + inner * GH + g.begin,
+                                               GH, hs + (B - inner) * H, H, dW, GH);
+        gemm<Eigen::ColMajor, Eigen::RowMajor>(p, g.count, H, B, dGh + entry_col * GH + g.begin, GH,
+                                               entry, H, dW, GH);
+      }
+      if (grads.w_ih != nullptr && g.count > 0)
+        gemm<Eigen::ColMajor, Eigen::ColMajor>(p, g.count, I, cols, dG + g.begin, GH, X, N,
+                                               grads.w_ih + g.begin, GH);
+      if (grads.x != nullptr && c.count > 0)
+        gemm<Eigen::RowMajor, Eigen::ColMajor>(p, c.count, I, GH, dG + c.begin * GH, GH, Wih, GH,
+                                               grads.x + s.first * B + c.begin, N);
+      // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a
+      // stride (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
+      // Biases are [1 x GH]: viewed as the column they are in memory.
+      if (g.count == 0) return;
+      ConstMatrixMap<T> one(ones, cols, 1);
+      if (grads.b_ih != nullptr)
+        map(grads.b_ih + g.begin, g.count, 1).noalias() +=
+            ConstMatrixMap<T>(dG, GH, cols).middleRows(g.begin, g.count) * one;
+      if (grads.b_hh != nullptr)
+        map(grads.b_hh + g.begin, g.count, 1).noalias() +=
+            ConstMatrixMap<T>(dGh, GH, cols).middleRows(g.begin, g.count) * one;
+    });
   }
 
   Index input_size() const { return w_ih.cols(); }
 
-  // res += lhs * rhs, single-threaded Eigen GEMM whose packing buffers are gemm_buffer.
+  // res += lhs * rhs on this thread (part `part`): Eigen's GEMM with packing buffers from
+  // gemm_buffers, or the BLAS.
   template <int LhsOrder, int RhsOrder>
-  void gemm(Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride, const T* rhs,
-            Index rhs_stride, T* res, Index res_stride) const {
+  void gemm(Index part, Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride,
+            const T* rhs, Index rhs_stride, T* res, Index res_stride) const {
     gradflow::detail::gemm_add<LhsOrder, RhsOrder>(
-        rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res, res_stride, [this](Index size) {
-          if (size > gemm_capacity) throw std::logic_error("FusedRecurrence: GEMM buffer too small");
-          return gemm_buffer;
+        rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res, res_stride,
+        [this, part](Index size) {
+          if (size > gemm_capacity)
+            throw std::logic_error("FusedRecurrence: GEMM buffer too small");
+          return gemm_buffers + part * gemm_capacity;
         });
   }
 
-  // The largest packing buffer of the whole-segment GEMMs above (full and last segment).
+  // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
+  // uncut: a part's blocking is never larger).
   Index gemm_buffer_size() const {
     using Blocking = gradflow::detail::ProvidedBlocking<T>;
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
     Index size = 0;
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
-      const Index shapes[][3] = {{GH, cols, I}, {GH, H, cols - B}, {GH, H, B},
-                                 {GH, I, cols}, {cols, I, GH}};
+      const Index shapes[][3] = {
+          {GH, cols, I}, {GH, H, cols - B}, {GH, H, B}, {GH, I, cols}, {cols, I, GH}};
       for (const auto& sh : shapes)
         if (sh[0] > 0 && sh[1] > 0 && sh[2] > 0)
           size = std::max(size, Blocking(sh[0], sh[1], sh[2]).buffer_size());
@@ -393,11 +450,16 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
   const Index H = w_hh.cols(), G = gate_count(kind);
   const bool lstm = kind == CellKind::LSTM;
   const Index segment = checkpoint_every > 0 && checkpoint_every < steps ? checkpoint_every : steps;
-  FusedRecurrence<T> op{kind, reverse, steps, batch, H, layer, direction, segment, x, h0, c0,
-                        w_ih, w_hh, b_ih, b_hh, b_ih.valid(), lengths, hook, nullptr, nullptr,
-                        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                        false, false, {}, {}, nullptr, nullptr, 0};
+  FusedRecurrence<T> op{
+      kind,    reverse, steps,   batch,   H,       layer,   direction, segment,
+      x,       h0,      c0,      w_ih,    w_hh,    b_ih,    b_hh,      b_ih.valid(),
+      lengths, hook,    nullptr, nullptr, nullptr, nullptr, nullptr,   nullptr,
+      nullptr, nullptr, 1,       1,       {},      {},      nullptr,   0,
+      nullptr, 0};
   const Index cols = segment * batch, segments = op.segments();
+  op.threads = gradflow::detail::worker_threads();
+  // A hook sees dL/dh_t of the whole batch at every step, so its step loop stays whole.
+  op.batch_parts = hook != nullptr && *hook ? 1 : std::min(op.threads, batch);
   op.hs = tape.scratch(H, cols).data();
   op.acts = G == 1 ? op.hs : tape.scratch(G * H, cols).data();
   if (lstm) op.cells = tape.scratch(H, cols).data();
@@ -411,26 +473,19 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
     op.c_ck = c_ck.data();
   }
   op.work = tape.scratch(H, 5 * batch).data();
-  // Measured on bptt/lstm/M/1: packing W_hh once instead of in every per-step product, and
-  // without heap packing buffers (see detail::PackedLhs). The whole-segment GEMMs are large
-  // enough for Eigen's threads, so they keep Eigen's (allocating) parallel product there.
-  // With the BLAS back-end every product goes through the BLAS, which has its own threads.
-  op.packed = true;
-  op.own_gemm = Eigen::nbThreads() == 1 || gradflow::detail::kUseBlas;
-  if (op.packed) {
-    using P = gradflow::detail::PackedLhs<T, Eigen::ColMajor>;
-    const Index gate_rows = kind == CellKind::GRU ? 2 * H : G * H;
-    const T* w = tape.value(w_hh).data();
-    op.w_gates.pack(w, G * H, gate_rows, H, batch, tape.scratch(P::packed_size(gate_rows, H, batch), 1).data());
-    if (kind == CellKind::GRU)
-      op.w_n.pack(w + 2 * H, G * H, H, H, batch, tape.scratch(P::packed_size(H, H, batch), 1).data());
-    op.rhs_buffer = tape.scratch(std::max(P::rhs_buffer_size(gate_rows, H, batch),
-                                          P::rhs_buffer_size(H, H, batch)), 1).data();
-  }
-  if (op.own_gemm) {
-    op.gemm_capacity = op.gemm_buffer_size();
-    op.gemm_buffer = tape.scratch(op.gemm_capacity, 1).data();
-  }
+  // W_hh packed once per node, and every buffer from the tape: a step allocates nothing.
+  using P = gradflow::detail::PackedLhs<T, Eigen::ColMajor>;
+  const Index gate_rows = kind == CellKind::GRU ? 2 * H : G * H;
+  const T* w = tape.value(w_hh).data();
+  op.w_gates.pack(w, G * H, gate_rows, H, batch,
+                  tape.scratch(P::packed_size(gate_rows, H, batch), 1).data());
+  if (kind == CellKind::GRU)
+    op.w_n.pack(w + 2 * H, G * H, H, H, batch, tape.scratch(P::packed_size(H, H, batch), 1).data());
+  op.rhs_stride =
+      std::max(P::rhs_buffer_size(gate_rows, H, batch), P::rhs_buffer_size(H, H, batch));
+  op.rhs_buffers = tape.scratch(op.rhs_stride, op.batch_parts).data();
+  op.gemm_capacity = op.gemm_buffer_size();
+  op.gemm_buffers = tape.scratch(op.gemm_capacity, op.threads).data();
   if (op.has_bias) {
     MatrixMap<T> ones = tape.scratch(cols, 1);
     ones.setOnes();

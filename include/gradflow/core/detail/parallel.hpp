@@ -1,0 +1,60 @@
+#pragma once
+/// \file
+/// Splitting work into parts run on OpenMP threads: the pool Eigen's own parallel products
+/// use, so gradflow never adds a second one.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <exception>
+
+#include "gradflow/config.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gradflow::detail {
+
+/// The threads gradflow's own parallel loops use: Eigen::nbThreads(), i.e. 1 unless the
+/// program is compiled with OpenMP (then OMP_NUM_THREADS or Eigen::setNbThreads decides).
+inline Index worker_threads() { return std::max<Index>(1, Eigen::nbThreads()); }
+
+/// A contiguous range [begin, begin + count).
+struct Range {
+  Index begin, count;
+};
+
+/// Part `part` of [0, n) cut into `parts` ranges whose lengths differ by at most `align`;
+/// inner boundaries fall on multiples of `align` (a SIMD width, so no part starts mid-packet).
+inline Range split(Index n, Index parts, Index part, Index align = 1) {
+  const Index blocks = (n + align - 1) / align;
+  const Index first = std::min(n, blocks * part / parts * align);
+  const Index last = std::min(n, blocks * (part + 1) / parts * align);
+  return {first, last - first};
+}
+
+/// Runs body(p) for every p in [0, parts), one part per OpenMP thread (in order on the
+/// calling thread without OpenMP, inside another parallel region, or when parts is 1).
+/// The first exception a part throws is rethrown here once every part has finished.
+template <typename Body>
+void parallel_parts(Index parts, Body&& body) {
+#ifdef _OPENMP
+  if (parts > 1 && !omp_in_parallel()) {
+    std::exception_ptr error;
+#pragma omp parallel for num_threads(int(parts)) schedule(static, 1)
+    for (Index p = 0; p < parts; ++p) {
+      try {
+        body(p);
+      } catch (...) {
+#pragma omp critical(gradflow_parallel_parts_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+#endif
+  for (Index p = 0; p < parts; ++p) body(p);
+}
+
+}  // namespace gradflow::detail
