@@ -244,6 +244,37 @@ TEST_CASE("The hidden-gradient hook delivers dL/dh_t for every step, fused or co
   }
 }
 
+TEST_CASE("A loss on the outputs alone or on the final states alone reaches every weight",
+          "[recurrent][fused]") {
+  // The fused layer records its final states as a node of their own, which hands its
+  // gradient to the layer's node: it must arrive whether or not the outputs are used.
+  for (nn::CellKind kind : kKinds) {
+    for (bool states_only : {false, true}) {
+      DYNAMIC_SECTION(test::kind_name(kind) << (states_only ? ", final states only" : ", outputs only")) {
+        const nn::RecurrentOptions o = nn::RecurrentOptions(3, 4).num_layers(2).seed(5);
+        auto fused = make_layer<double>(kind, o);
+        auto composed = make_layer<double>(kind, nn::RecurrentOptions(o).fused(false));
+        auto grads = [&](nn::RecurrentLayer<double>& layer) {
+          Tape<double> tape;
+          Var<double> x = tape.variable(random_matrix<double>(4 * 2, 3, 9));
+          auto out = layer.forward(x, 2);
+          Var<double> loss = states_only ? sum(out.h_n * out.h_n) : sum(out.output * out.output);
+          if (states_only && out.c_n.valid()) loss = loss + sum(out.c_n * out.c_n);
+          layer.zero_grad();
+          loss.backward();
+          std::vector<Matrix<double>> g{x.grad()};
+          for (auto& [name, p] : layer.named_parameters()) g.push_back(p->grad());
+          return g;
+        };
+        const auto a = grads(*fused), b = grads(*composed);
+        REQUIRE(a.size() == b.size());
+        CHECK(a[0].norm() > 0);
+        for (std::size_t k = 0; k < a.size(); ++k) CHECK(max_diff(a[k], b[k]) < 1e-12);
+      }
+    }
+  }
+}
+
 TEST_CASE("Truncated BPTT carries the state forward without backpropagating into old chunks",
           "[recurrent][tbptt]") {
   nn::LSTM<double> lstm(nn::LSTMOptions(2, 3).seed(2));

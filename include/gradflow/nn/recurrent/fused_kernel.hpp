@@ -51,8 +51,8 @@ namespace detail {
 /// the loop above over that segment, with the three weight GEMMs per segment. Without
 /// checkpointing there is one segment and nothing is recomputed.
 ///
-/// The node's value is [(T*B + B) x H] (RNN, GRU) or [(T*B + 2B) x H] (LSTM): the output of
-/// every step (time-major, zero at padded steps), then h_n, then c_n.
+/// The node's value is [(T*B) x H], the output of every step (time-major, zero at padded
+/// steps); h_n (and c_n) are a second node, see fused_recurrence().
 template <typename T>
 struct FusedRecurrence {
   using Range = gradflow::detail::Range;
@@ -66,24 +66,26 @@ struct FusedRecurrence {
   const T* lengths;               // valid steps per sample (as T), or nullptr
   const HiddenGradHook<T>* hook;  // or nullptr
   // Buffers of one segment, column (t - first step of the segment)*B + b:
-  T* acts;            // [G*H x S*B] gate activations (RNN: the hidden states)
-  T* cells;           // [H x S*B] LSTM cell states
-  T* hn;              // [H x S*B] GRU: W_hn h_{t-1} + b_hn
-  T* hs;              // [H x S*B] hidden states (after padding carry)
-  T* h_ck;            // [H x B] per segment: the state entering it (h0^T first)
-  T* c_ck;            // [H x B] per segment: LSTM cell state entering it
-  T* work;            // [H x 4B] backward scratch; [B x H] hook buffer after
-  T* ones;            // [S*B] ones: bias gradients as a GEMV
-  Index threads;      // parts of the whole-segment GEMMs
-  Index batch_parts;  // parts of the step loops (1 when a hook watches dh)
+  T* acts = nullptr;         // [G*H x S*B] gate activations (RNN: the hidden states)
+  T* cells = nullptr;        // [H x S*B] LSTM cell states
+  T* hn = nullptr;           // [H x S*B] GRU: W_hn h_{t-1} + b_hn
+  T* hs = nullptr;           // [H x S*B] hidden states (after padding carry)
+  T* h_ck = nullptr;         // [H x B] per segment: the state entering it (h0^T first)
+  T* c_ck = nullptr;         // [H x B] per segment: LSTM cell state entering it
+  T* work = nullptr;         // [H x 4B] backward scratch; [B x H] hook buffer after
+  T* ones = nullptr;         // [S*B] ones: bias gradients as a GEMV
+  T* final_state = nullptr;  // [B x H] h_n, then [B x H] c_n (LSTM): the final-state node's value
+  T* final_grad = nullptr;   // the same shape: dL/d(final state), written by that node's backward
+  Index threads = 1;         // parts of the whole-segment GEMMs
+  Index batch_parts = 1;     // parts of the step loops (1 when a hook watches dh)
   // W_hh packed once for the per-step products (packing it in every product cost 8% of
   // bptt/lstm/M/1, and Eigen's own product allocated its packing buffers on the heap).
   // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
-  gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates, w_n;
-  T* rhs_buffers;  // batch_parts buffers of rhs_stride scalars
-  Index rhs_stride;
-  T* gemm_buffers;      // threads packing buffers of the whole-segment GEMMs
-  Index gemm_capacity;  // the size of one, in scalars
+  gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates{}, w_n{};
+  T* rhs_buffers = nullptr;  // batch_parts buffers of rhs_stride scalars
+  Index rhs_stride = 0;
+  T* gemm_buffers = nullptr;  // threads packing buffers of the whole-segment GEMMs
+  Index gemm_capacity = 0;    // the size of one, in scalars
 
   // The steps [first, first + count) of one segment.
   struct Span {
@@ -91,6 +93,7 @@ struct FusedRecurrence {
   };
 
   Index gates() const { return gate_count(kind); }
+  Index final_rows_count() const { return (kind == CellKind::LSTM ? 2 : 1) * batch; }
   Index n() const { return steps * batch; }
   Index segments() const { return (steps + segment - 1) / segment; }
   // The step processed k-th (reverse runs from the last step to the first).
@@ -107,7 +110,7 @@ struct FusedRecurrence {
   MatrixMap<T> map(T* p, Index rows, Index cols) const { return MatrixMap<T>(p, rows, cols); }
 
   void forward(Tape<T>& tape, MatrixMap<T> out) const {
-    const Index H = hidden, B = batch, N = n(), last_segment = segments() - 1;
+    const Index H = hidden, B = batch, last_segment = segments() - 1;
     const bool lstm = kind == CellKind::LSTM;
     for (Index j = 0; j <= last_segment; ++j) {
       const Span s = span(j);
@@ -126,8 +129,9 @@ struct FusedRecurrence {
     }
     const Span s = span(last_segment);
     const Index end = (step_at(steps - 1) - s.first) * B;
-    out.middleRows(N, B) = map(hs, H, s.count * B).middleCols(end, B).transpose();
-    if (lstm) out.middleRows(N + B, B) = map(cells, H, s.count * B).middleCols(end, B).transpose();
+    MatrixMap<T> final_rows = map(final_state, final_rows_count(), H);
+    final_rows.topRows(B) = map(hs, H, s.count * B).middleCols(end, B).transpose();
+    if (lstm) final_rows.bottomRows(B) = map(cells, H, s.count * B).middleCols(end, B).transpose();
   }
 
   // Runs segment j from its checkpoint, filling the segment buffers.
@@ -225,13 +229,17 @@ struct FusedRecurrence {
   }
 
   void backward(Tape<T>& tape, Var<T> out) const {
-    const Index H = hidden, B = batch, N = n(), GH = gates() * H;
+    const Index H = hidden, B = batch, GH = gates() * H;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     auto g_out = tape.grad(out);
-    // dG holds the pre-activation gradients of a segment's steps; GRU also needs the
-    // hidden-side ones (they differ in the n block: r * dn instead of dn).
-    T* dG_data = tape.scratch(GH, std::min(segment, steps) * B).data();
-    T* dGh_data = gru ? tape.scratch(GH, std::min(segment, steps) * B).data() : dG_data;
+    // dG holds the pre-activation gradients of a segment's steps. GRU's hidden-side ones
+    // differ in the n rows only (r * dn instead of dn): those rows are kept apart in dGn
+    // ([H x S*B], 8 MB less than a second dG at LONG), and each step assembles its whole
+    // hidden-side block for the W_hh^T product in step_dgh ([G*H x B]).
+    const Index max_cols = std::min(segment, steps) * B;
+    T* dG_data = tape.scratch(GH, max_cols).data();
+    T* dGn_data = gru ? tape.scratch(H, max_cols).data() : nullptr;
+    T* step_dgh = gru ? tape.scratch(GH, B).data() : nullptr;
     // dh_{t-1} = W_hh^T dG_t: W_hh^T packed once (a row-major view of W_hh, no copy).
     using P = gradflow::detail::PackedLhs<T, Eigen::RowMajor>;
     P w_t;
@@ -241,16 +249,18 @@ struct FusedRecurrence {
     T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
     const Grads grads = gradient_pointers(tape);
 
-    map(work, H, B) = g_out.middleRows(N, B).transpose();
-    if (lstm) map(work + 2 * H * B, H, B) = g_out.middleRows(N + B, B).transpose();
+    map(work, H, B) = map(final_grad, final_rows_count(), H).topRows(B).transpose();
+    if (lstm)
+      map(work + 2 * H * B, H, B) =
+          map(final_grad, final_rows_count(), H).bottomRows(B).transpose();
     for (Index j = segments(); j-- > 0;) {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
         backward_steps(j, batch_range(p), g_out, w_t, bwd_buffers + p * bwd_stride, dG_data,
-                       dGh_data);
+                       dGn_data, step_dgh);
       });
-      accumulate_weight_grads(tape, j, dG_data, dGh_data, grads);
+      accumulate_weight_grads(tape, j, dG_data, dGn_data, grads);
     }
 
     if (tape.requires_grad(h0)) tape.grad(h0) += map(work, H, B).transpose();
@@ -258,10 +268,10 @@ struct FusedRecurrence {
   }
 
   // The backward step loop of segment j for batch columns `r`: fills their columns of dG
-  // (and dGh) and carries dh (and dc) in their columns of `work`.
+  // (and dGn) and carries dh (and dc) in their columns of `work`.
   void backward_steps(Index j, Range r, MatrixMap<T> g_out,
                       const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                      T* dG_data, T* dGh_data) const {
+                      T* dG_data, T* dGn_data, T* step_dgh) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
     if (nb == 0) return;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
@@ -272,7 +282,9 @@ struct FusedRecurrence {
                  tmp = map(work + (3 * B + b0) * H, H, nb);
     MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
     MatrixMap<T> C = map(cells, lstm ? H : 0, cols), HN = map(hn, gru ? H : 0, cols);
-    MatrixMap<T> dG = map(dG_data, GH, cols), dGh = map(dGh_data, GH, cols);
+    MatrixMap<T> dG = map(dG_data, GH, cols), dGn = map(dGn_data, gru ? H : 0, cols);
+    // The hidden-side gradients of this step: dG's own columns except for GRU.
+    MatrixMap<T> dgh = map(gru ? step_dgh + b0 * GH : nullptr, GH, nb);
     for (Index i = s.count; i-- > 0;) {
       const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
       const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
@@ -319,7 +331,6 @@ struct FusedRecurrence {
         }
         case CellKind::GRU: {
           auto r_gate = a.topRows(H), z = a.middleRows(H, H), nn = a.bottomRows(H);
-          auto dgh = dGh.middleCols(col, nb);
           // dn_pre = dh (1 - z)(1 - n^2); dr_pre = dn_pre hn r(1 - r); dz_pre = dh (h_prev - n) z(1
           // - z)
           d.bottomRows(H) = (dh.array() * (T(1) - z) * (T(1) - nn.square())).matrix();
@@ -327,8 +338,9 @@ struct FusedRecurrence {
               (d.bottomRows(H).array() * HN.middleCols(col, nb).array() * r_gate * (T(1) - r_gate))
                   .matrix();
           d.middleRows(H, H) = (dh.array() * (hp.array() - nn) * z * (T(1) - z)).matrix();
+          dGn.middleCols(col, nb) = (d.bottomRows(H).array() * r_gate).matrix();
           dgh.topRows(2 * H) = d.topRows(2 * H);
-          dgh.bottomRows(H) = (d.bottomRows(H).array() * r_gate).matrix();
+          dgh.bottomRows(H) = dGn.middleCols(col, nb);
           break;
         }
       }
@@ -336,11 +348,14 @@ struct FusedRecurrence {
         for (Index b = 0; b < nb; ++b)
           if (padded(t, b0 + b)) {
             d.col(b).setZero();
-            if (gru) dGh.col(col + b).setZero();
+            if (gru) {
+              dGn.col(col + b).setZero();
+              dgh.col(b).setZero();
+            }
           }
       // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path.
       dh_next.setZero();
-      w_t.multiply_add(dGh.data() + col * GH, GH, nb, dh_next.data(), H, bwd_buffer);
+      w_t.multiply_add(gru ? dgh.data() : d.data(), GH, nb, dh_next.data(), H, bwd_buffer);
       if (gru) dh_next.array() += dh.array() * a.middleRows(H, H);
       if (lengths != nullptr)
         for (Index b = 0; b < nb; ++b)
@@ -365,7 +380,7 @@ struct FusedRecurrence {
   // Weight, bias and input gradients of segment j, three GEMMs over all of its steps, each
   // cut into ranges of output rows, one per thread.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
-  void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGh,
+  void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGn,
                                const Grads& grads) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
@@ -373,19 +388,21 @@ struct FusedRecurrence {
     const T* entry = checkpoint(h_ck, j);
     const T* X = tape.value(x).data() + s.first * B;
     const T* Wih = tape.value(w_ih).data();
-    // h_prev of the steps after the segment's first: dW_hh += dGh[those] Hs[the steps before]^T.
+    // h_prev of the steps after the segment's first: dW_hh += dGh[those] Hs[the steps before]^T,
+    // with dGh the hidden-side gradients (see hidden_side_rows).
     const Index inner = reverse ? 0 : B, entry_col = reverse ? cols - B : 0;
     constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(GH, threads, p, align);    // rows of dW and db
       const Range c = gradflow::detail::split(cols, threads, p, align);  // rows of dX
-      if (grads.w_hh != nullptr && g.count > 0) {
-        T* dW = grads.w_hh + g.begin;
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(p, g.count, H, cols - B, dGh + inner * GH + g.begin,
-                                               GH, hs + (B - inner) * H, H, dW, GH);
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(p, g.count, H, B, dGh + entry_col * GH + g.begin, GH,
-                                               entry, H, dW, GH);
-      }
+      if (grads.w_hh != nullptr)
+        hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
+          T* dW = grads.w_hh + row;
+          gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, cols - B, dGh + inner * stride,
+                                                 stride, hs + (B - inner) * H, H, dW, GH);
+          gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, B, dGh + entry_col * stride, stride,
+                                                 entry, H, dW, GH);
+        });
       if (grads.w_ih != nullptr && g.count > 0)
         gemm<Eigen::ColMajor, Eigen::ColMajor>(p, g.count, I, cols, dG + g.begin, GH, X, N,
                                                grads.w_ih + g.begin, GH);
@@ -401,9 +418,27 @@ struct FusedRecurrence {
         map(grads.b_ih + g.begin, g.count, 1).noalias() +=
             ConstMatrixMap<T>(dG, GH, cols).middleRows(g.begin, g.count) * one;
       if (grads.b_hh != nullptr)
-        map(grads.b_hh + g.begin, g.count, 1).noalias() +=
-            ConstMatrixMap<T>(dGh, GH, cols).middleRows(g.begin, g.count) * one;
+        hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
+          using Strided = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
+          map(grads.b_hh + row, count, 1).noalias() +=
+              Strided(dGh, count, cols, Eigen::OuterStride<>(stride)) * one;
+        });
     });
+  }
+
+  // Calls fn(row, count, data, stride) for the pieces of rows [rows.begin, rows.end) of a
+  // segment's hidden-side gradients dGh: dG's rows, except GRU's n rows, which are dGn's.
+  template <typename Fn>
+  void hidden_side_rows(const T* dG, const T* dGn, Range rows, Fn&& fn) const {
+    const Index GH = gates() * hidden, n_row = 2 * hidden;
+    if (dGn == nullptr) {
+      if (rows.count > 0) fn(rows.begin, rows.count, dG + rows.begin, GH);
+      return;
+    }
+    const Index above_n = std::clamp<Index>(n_row - rows.begin, 0, rows.count);
+    if (above_n > 0) fn(rows.begin, above_n, dG + rows.begin, GH);
+    if (rows.count > above_n)
+      fn(rows.begin + above_n, rows.count - above_n, dGn + (rows.begin + above_n - n_row), hidden);
   }
 
   Index input_size() const { return w_ih.cols(); }
@@ -439,23 +474,28 @@ struct FusedRecurrence {
   }
 };
 
+/// The two nodes one fused layer-direction records.
+template <typename T>
+struct FusedOutputs {
+  Var<T> output;       ///< [(T*B) x H]: every step's output, time-major, zero at padded steps
+  Var<T> final_state;  ///< [B x H] h_n, then [B x H] c_n for LSTM
+};
+
 /// Records one fused layer-direction; see FusedRecurrence. `h0`/`c0` are [B x H] Vars;
 /// `checkpoint_every` is the segment length in steps (0: no checkpointing).
 template <typename T>
-Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, Var<T> x, Var<T> h0,
-                        Var<T> c0, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih, Var<T> b_hh,
-                        const T* lengths, const HiddenGradHook<T>* hook, Index layer,
-                        Index direction, Index checkpoint_every, const char* name) {
+FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, Var<T> x,
+                                 Var<T> h0, Var<T> c0, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih,
+                                 Var<T> b_hh, const T* lengths, const HiddenGradHook<T>* hook,
+                                 Index layer, Index direction, Index checkpoint_every,
+                                 const char* name) {
   Tape<T>& tape = x.tape();
   const Index H = w_hh.cols(), G = gate_count(kind);
   const bool lstm = kind == CellKind::LSTM;
   const Index segment = checkpoint_every > 0 && checkpoint_every < steps ? checkpoint_every : steps;
-  FusedRecurrence<T> op{
-      kind,    reverse, steps,   batch,   H,       layer,   direction, segment,
-      x,       h0,      c0,      w_ih,    w_hh,    b_ih,    b_hh,      b_ih.valid(),
-      lengths, hook,    nullptr, nullptr, nullptr, nullptr, nullptr,   nullptr,
-      nullptr, nullptr, 1,       1,       {},      {},      nullptr,   0,
-      nullptr, 0};
+  // The buffers below start empty (default member initialisers).
+  FusedRecurrence<T> op{kind, reverse, steps, batch, H,    layer, direction,    segment, x,
+                        h0,   c0,      w_ih,  w_hh,  b_ih, b_hh,  b_ih.valid(), lengths, hook};
   const Index cols = segment * batch, segments = op.segments();
   op.threads = gradflow::detail::worker_threads();
   // A hook sees dL/dh_t of the whole batch at every step, so its step loop stays whole.
@@ -491,16 +531,34 @@ Var<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, V
     ones.setOnes();
     op.ones = ones.data();
   }
-  const Index out_rows = steps * batch + (lstm ? 2 : 1) * batch;
-  if (lstm)
-    return tape.apply(
-        name, {x, h0, c0, w_ih, w_hh, b_ih.valid() ? b_ih : w_ih, b_hh.valid() ? b_hh : w_hh},
-        out_rows, H, [&tape, op](MatrixMap<T> out) { op.forward(tape, out); },
-        [op](Tape<T>& tp, Var<T> out) { op.backward(tp, out); });
-  return tape.apply(
-      name, {x, h0, w_ih, w_hh, b_ih.valid() ? b_ih : w_ih, b_hh.valid() ? b_hh : w_hh}, out_rows,
-      H, [&tape, op](MatrixMap<T> out) { op.forward(tape, out); },
-      [op](Tape<T>& tp, Var<T> out) { op.backward(tp, out); });
+  const Index final_rows = op.final_rows_count();
+  op.final_state = tape.scratch(final_rows, H).data();
+  MatrixMap<T> final_grad = tape.scratch(final_rows, H);
+  final_grad.setZero();
+  op.final_grad = final_grad.data();
+  auto forward = [&tape, op](MatrixMap<T> out) { op.forward(tape, out); };
+  auto backward = [op](Tape<T>& tp, Var<T> out) { op.backward(tp, out); };
+  const Var<T> bias_ih = b_ih.valid() ? b_ih : w_ih, bias_hh = b_hh.valid() ? b_hh : w_hh;
+  FusedOutputs<T> result;
+  result.output =
+      lstm ? tape.apply(name, {x, h0, c0, w_ih, w_hh, bias_ih, bias_hh}, op.n(), H, forward,
+                        backward)
+           : tape.apply(name, {x, h0, w_ih, w_hh, bias_ih, bias_hh}, op.n(), H, forward, backward);
+  // The final states are a node of their own, so that the output needs no copy (nor a
+  // second gradient) to drop them. Its backward hands dL/d(final state) to the layer's
+  // node through final_grad, which the layer's backward reads first.
+  const T* state = op.final_state;
+  T* state_grad = op.final_grad;
+  const Var<T> layer_output = result.output;
+  result.final_state = tape.apply(
+      "recurrent_final_state", {layer_output}, final_rows, H,
+      [state](MatrixMap<T> out) { out = ConstMatrixMap<T>(state, out.rows(), out.cols()); },
+      [state_grad, layer_output](Tape<T>& tp, Var<T> out) {
+        auto g = tp.grad(out);
+        MatrixMap<T>(state_grad, g.rows(), g.cols()) += g;
+        tp.grad(layer_output);  // created if the output had none: the layer's backward must run
+      });
+  return result;
 }
 
 }  // namespace detail

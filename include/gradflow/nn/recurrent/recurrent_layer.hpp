@@ -244,12 +244,12 @@ class RecurrentLayer : public Module<T> {
           if (lstm) c_n.push_back(c.c);
           continue;
         }
-        Var<T> node = detail::fused_recurrence<T>(
+        const detail::FusedOutputs<T> fused = detail::fused_recurrence<T>(
             kind_, d == 1, steps, B, x, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, hook, l, d,
             options_.checkpoint_every(), op_name());
-        outs[d] = slice_rows(node, 0, steps * B);
-        h_n.push_back(slice_rows(node, steps * B, B));
-        if (lstm) c_n.push_back(slice_rows(node, steps * B + B, B));
+        outs[d] = fused.output;
+        h_n.push_back(lstm ? slice_rows(fused.final_state, 0, B) : fused.final_state);
+        if (lstm) c_n.push_back(slice_rows(fused.final_state, B, B));
       }
       x = D == 2 ? concat({outs[0], outs[1]}, Axis::Cols) : outs[0];
     }
