@@ -35,6 +35,10 @@ struct RecurrentOutput {
 /// The sequence layer shared by RNN, LSTM and GRU.
 ///
 /// Each layer-direction runs as one fused tape node (see detail::FusedRecurrence).
+/// Threads: compiled with OpenMP (`-fopenmp`, CMake's `OpenMP::OpenMP_CXX`), a layer splits
+/// its batch and its weight-gradient GEMMs over Eigen::nbThreads() threads (set it with
+/// Eigen::setNbThreads or OMP_NUM_THREADS); without OpenMP it runs on the calling thread.
+/// The result does not depend on the thread count beyond rounding (1e-13 in double).
 /// Parameters carry PyTorch's names and shapes, so a PyTorch state dict loads by name:
 /// `weight_ih_l{k}` [G*H x in], `weight_hh_l{k}` [G*H x H], `bias_ih_l{k}` and
 /// `bias_hh_l{k}` [1 x G*H], with the suffix `_reverse` for the second direction.
