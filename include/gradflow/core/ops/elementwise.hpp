@@ -18,8 +18,8 @@ Var<T> add(Var<T> a, Var<T> b) {
   auto [rows, cols] = detail::broadcast_shape("add", a.rows(), a.cols(), b.rows(), b.cols());
   return t.apply(
       "add", {a, b}, rows, cols,
-      [&t, a, b, r = rows, c = cols](MatrixMap<T> out) {
-        out = detail::expand(t.value(a), r, c) + detail::expand(t.value(b), r, c);
+      [&t, a, b](MatrixMap<T> out) {
+        detail::broadcast_assign(out, t.value(a), t.value(b), [](auto x, auto y) { return x + y; });
       },
       [a, b](Tape<T>& tp, Var<T> out) {
         auto g = tp.grad(out);
@@ -35,8 +35,8 @@ Var<T> sub(Var<T> a, Var<T> b) {
   auto [rows, cols] = detail::broadcast_shape("sub", a.rows(), a.cols(), b.rows(), b.cols());
   return t.apply(
       "sub", {a, b}, rows, cols,
-      [&t, a, b, r = rows, c = cols](MatrixMap<T> out) {
-        out = detail::expand(t.value(a), r, c) - detail::expand(t.value(b), r, c);
+      [&t, a, b](MatrixMap<T> out) {
+        detail::broadcast_assign(out, t.value(a), t.value(b), [](auto x, auto y) { return x - y; });
       },
       [a, b](Tape<T>& tp, Var<T> out) {
         auto g = tp.grad(out);
@@ -52,8 +52,8 @@ Var<T> mul(Var<T> a, Var<T> b) {
   auto [rows, cols] = detail::broadcast_shape("mul", a.rows(), a.cols(), b.rows(), b.cols());
   return t.apply(
       "mul", {a, b}, rows, cols,
-      [&t, a, b, r = rows, c = cols](MatrixMap<T> out) {
-        out = detail::expand(t.value(a), r, c).cwiseProduct(detail::expand(t.value(b), r, c));
+      [&t, a, b](MatrixMap<T> out) {
+        detail::broadcast_assign(out, t.value(a), t.value(b), [](auto x, auto y) { return x * y; });
       },
       [a, b](Tape<T>& tp, Var<T> out) {
         auto g = tp.grad(out);
@@ -72,8 +72,8 @@ Var<T> div(Var<T> a, Var<T> b) {
   auto [rows, cols] = detail::broadcast_shape("div", a.rows(), a.cols(), b.rows(), b.cols());
   return t.apply(
       "div", {a, b}, rows, cols,
-      [&t, a, b, r = rows, c = cols](MatrixMap<T> out) {
-        out = detail::expand(t.value(a), r, c).cwiseQuotient(detail::expand(t.value(b), r, c));
+      [&t, a, b](MatrixMap<T> out) {
+        detail::broadcast_assign(out, t.value(a), t.value(b), [](auto x, auto y) { return x / y; });
       },
       [a, b](Tape<T>& tp, Var<T> out) {
         auto g = tp.grad(out);
@@ -81,8 +81,7 @@ Var<T> div(Var<T> a, Var<T> b) {
         auto bv = detail::expand(tp.value(b), r, c);
         if (tp.requires_grad(a)) detail::accumulate_reduced(tp.grad(a), g.cwiseQuotient(bv));
         if (tp.requires_grad(b))
-          detail::accumulate_reduced(tp.grad(b),
-                                     -g.cwiseProduct(tp.value(out)).cwiseQuotient(bv));
+          detail::accumulate_reduced(tp.grad(b), -g.cwiseProduct(tp.value(out)).cwiseQuotient(bv));
       });
 }
 
@@ -122,38 +121,63 @@ Var<T> scalar_div(typename Var<T>::Scalar s, Var<T> a) {
       "scalar_div", {a}, a.rows(), a.cols(),
       [&t, a, s](MatrixMap<T> out) { out = s * t.value(a).array().inverse(); },
       [a](Tape<T>& tp, Var<T> out) {
-        tp.grad(a).array() -=
-            tp.grad(out).array() * tp.value(out).array() / tp.value(a).array();
+        tp.grad(a).array() -= tp.grad(out).array() * tp.value(out).array() / tp.value(a).array();
       });
 }
 
 template <typename T>
-Var<T> operator+(Var<T> a, Var<T> b) { return add(a, b); }
+Var<T> operator+(Var<T> a, Var<T> b) {
+  return add(a, b);
+}
 template <typename T>
-Var<T> operator-(Var<T> a, Var<T> b) { return sub(a, b); }
+Var<T> operator-(Var<T> a, Var<T> b) {
+  return sub(a, b);
+}
 /// Elementwise product; use matmul() for the matrix product.
 template <typename T>
-Var<T> operator*(Var<T> a, Var<T> b) { return mul(a, b); }
+Var<T> operator*(Var<T> a, Var<T> b) {
+  return mul(a, b);
+}
 template <typename T>
-Var<T> operator/(Var<T> a, Var<T> b) { return div(a, b); }
+Var<T> operator/(Var<T> a, Var<T> b) {
+  return div(a, b);
+}
 template <typename T>
-Var<T> operator-(Var<T> a) { return neg(a); }
+Var<T> operator-(Var<T> a) {
+  return neg(a);
+}
 
 template <typename T>
-Var<T> operator+(Var<T> a, typename Var<T>::Scalar s) { return add_scalar(a, s); }
+Var<T> operator+(Var<T> a, typename Var<T>::Scalar s) {
+  return add_scalar(a, s);
+}
 template <typename T>
-Var<T> operator+(typename Var<T>::Scalar s, Var<T> a) { return add_scalar(a, s); }
+Var<T> operator+(typename Var<T>::Scalar s, Var<T> a) {
+  return add_scalar(a, s);
+}
 template <typename T>
-Var<T> operator-(Var<T> a, typename Var<T>::Scalar s) { return add_scalar(a, -s); }
+Var<T> operator-(Var<T> a, typename Var<T>::Scalar s) {
+  return add_scalar(a, -s);
+}
 template <typename T>
-Var<T> operator-(typename Var<T>::Scalar s, Var<T> a) { return add_scalar(neg(a), s); }
+Var<T> operator-(typename Var<T>::Scalar s, Var<T> a) {
+  return add_scalar(neg(a), s);
+}
 template <typename T>
-Var<T> operator*(Var<T> a, typename Var<T>::Scalar s) { return mul_scalar(a, s); }
+Var<T> operator*(Var<T> a, typename Var<T>::Scalar s) {
+  return mul_scalar(a, s);
+}
 template <typename T>
-Var<T> operator*(typename Var<T>::Scalar s, Var<T> a) { return mul_scalar(a, s); }
+Var<T> operator*(typename Var<T>::Scalar s, Var<T> a) {
+  return mul_scalar(a, s);
+}
 template <typename T>
-Var<T> operator/(Var<T> a, typename Var<T>::Scalar s) { return mul_scalar(a, T(1) / s); }
+Var<T> operator/(Var<T> a, typename Var<T>::Scalar s) {
+  return mul_scalar(a, T(1) / s);
+}
 template <typename T>
-Var<T> operator/(typename Var<T>::Scalar s, Var<T> a) { return scalar_div(s, a); }
+Var<T> operator/(typename Var<T>::Scalar s, Var<T> a) {
+  return scalar_div(s, a);
+}
 
 }  // namespace gradflow
