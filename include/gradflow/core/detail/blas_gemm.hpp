@@ -4,11 +4,13 @@
 ///
 /// Off by default (gradflow stays header-only on Eigen alone). Configure with
 /// `-DGRADFLOW_USE_BLAS=ON` (optionally `-DBLA_VENDOR=OpenBLAS`): the `gradflow` target then
-/// defines GRADFLOW_USE_BLAS and links CMake's `BLAS::BLAS`, and every GEMM of the fused
-/// recurrent kernel (the whole-sequence products and the per-step W_hh products) calls the
-/// BLAS `sgemm_`/`dgemm_` instead of Eigen's kernel. Measured on an AVX2 EPYC (1 thread,
-/// GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42 vs 61,
-/// [2048x512][512x3200] 55 vs 82.
+/// defines GRADFLOW_USE_BLAS and links CMake's `BLAS::BLAS`, and the whole-sequence GEMMs of
+/// the fused recurrent kernel, and its per-step W_hh products of at least
+/// PackedLhs::kBlasMinColumns (32) columns, call the BLAS `sgemm_`/`dgemm_` instead of
+/// Eigen's kernel. Narrower per-step products stay on Eigen's kernel with W_hh packed once
+/// (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured on an AVX2
+/// EPYC (1 thread, GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42
+/// vs 61, [2048x512][512x3200] 55 vs 82.
 ///
 /// Threads: the fused kernel cuts its work into Eigen::nbThreads() parts and calls the BLAS
 /// from each part's OpenMP thread; an OpenMP BLAS (Debian's libopenblas0-openmp) then runs

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
+#include <utility>
 
 #include "gradflow/core/detail/packed_gemm.hpp"
 #include "gradflow/core/detail/parallel.hpp"
@@ -114,13 +115,7 @@ struct FusedRecurrence {
     const bool lstm = kind == CellKind::LSTM;
     for (Index j = 0; j <= last_segment; ++j) {
       const Span s = span(j);
-      forward_segment(tape, j);
-      // This segment's outputs, zero at padded steps.
-      out.middleRows(s.first * B, s.count * B) = map(hs, H, s.count * B).transpose();
-      if (lengths != nullptr)
-        for (Index t = s.first; t < s.first + s.count; ++t)
-          for (Index b = 0; b < B; ++b)
-            if (padded(t, b)) out.row(t * B + b).setZero();
+      forward_segment(tape, j, out.data());
       if (j == last_segment) break;
       // The state after the segment's last step is where the next one starts.
       const Index end = (step_at((j + 1) * segment - 1) - s.first) * B;
@@ -134,8 +129,9 @@ struct FusedRecurrence {
     if (lstm) final_rows.bottomRows(B) = map(cells, H, s.count * B).middleCols(end, B).transpose();
   }
 
-  // Runs segment j from its checkpoint, filling the segment buffers.
-  void forward_segment(Tape<T>& tape, Index j) const {
+  // Runs segment j from its checkpoint, filling the segment buffers, and the segment's rows
+  // of the layer output `out` ([T*B x H]) unless it is null (backward's recomputation).
+  void forward_segment(Tape<T>& tape, Index j, T* out = nullptr) const {
     const Index H = hidden, GH = gates() * H, I = input_size();
     const Span s = span(j);
     const Index cols = s.count * batch;
@@ -158,12 +154,12 @@ struct FusedRecurrence {
       gemm<Eigen::ColMajor, Eigen::RowMajor>(p, GH, r.count, I, Wih, GH, X + r.begin, n(), A.data(),
                                              GH);
     });
-    gradflow::detail::parallel_parts(batch_parts,
-                                     [&](Index p) { forward_steps(j, batch_range(p), bhh, p); });
+    gradflow::detail::parallel_parts(
+        batch_parts, [&](Index p) { forward_steps(j, batch_range(p), bhh, p, out); });
   }
 
   // The step loop of segment j for batch columns `r` (A holds the input projections).
-  void forward_steps(Index j, Range r, const T* bhh, Index part) const {
+  void forward_steps(Index j, Range r, const T* bhh, Index part, T* out) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
     if (nb == 0) return;
     const Span s = span(j);
@@ -225,6 +221,16 @@ struct FusedRecurrence {
           if (kind == CellKind::LSTM) C.col(col + b) = ConstMatrixMap<T>(prev_c, H, nb).col(b);
         }
       }
+      // The step's output rows, written by this thread while h is in cache (a separate
+      // transpose of the whole segment afterwards was a serial pass over memory).
+      if (out != nullptr) {
+        using Strided = Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>;
+        Strided o(out + t * B + b0, nb, H, Eigen::OuterStride<>(n()));
+        o = h.transpose();
+        if (lengths != nullptr)
+          for (Index b = 0; b < nb; ++b)
+            if (padded(t, b0 + b)) o.row(b).setZero();
+      }
     }
   }
 
@@ -277,7 +283,9 @@ struct FusedRecurrence {
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     const Span s = span(j);
     const Index cols = s.count * B;
-    MatrixMap<T> dh = map(work + b0 * H, H, nb), dh_next = map(work + (B + b0) * H, H, nb);
+    // dh and dh_next trade buffers each step; dh ends in work's first block (see below).
+    T* dh_data = work + b0 * H;
+    T* dh_next_data = work + (B + b0) * H;
     MatrixMap<T> dc = map(work + (2 * B + b0) * H, H, nb),
                  tmp = map(work + (3 * B + b0) * H, H, nb);
     MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
@@ -290,6 +298,7 @@ struct FusedRecurrence {
       const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
       const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
       ConstMatrixMap<T> hp(prev_h, H, nb);
+      MatrixMap<T> dh = map(dh_data, H, nb), dh_next = map(dh_next_data, H, nb);
       if (lengths == nullptr) {
         dh += g_out.middleRows(t * B + b0, nb).transpose();
       } else {
@@ -360,8 +369,10 @@ struct FusedRecurrence {
       if (lengths != nullptr)
         for (Index b = 0; b < nb; ++b)
           if (padded(t, b0 + b)) dh_next.col(b) = dh.col(b);
-      dh.swap(dh_next);
+      std::swap(dh_data, dh_next_data);
     }
+    // One copy per segment instead of one swap of contents per step.
+    if (dh_data != work + b0 * H) map(work + b0 * H, H, nb) = map(dh_data, H, nb);
   }
 
   // Where the backward pass writes: taken before any parallel loop, since Tape::grad
