@@ -3,13 +3,18 @@
 /// A left-hand matrix packed once for Eigen's GEMM micro-kernel, then multiplied by many
 /// right-hand sides: the recurrent weight W_hh times a new state at every time step.
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
 
-#include <Eigen/Core>
-
 #include "gradflow/config.hpp"
 #include "gradflow/core/detail/blas_gemm.hpp"
+
+/// The narrowest per-step product the BLAS back-end gets (see PackedLhs). 32 was measured
+/// on an AVX2 and an AVX-512 (Zen 4) EPYC; 16 was 3-7 % slower at S/1 on the latter.
+#ifndef GRADFLOW_BLAS_MIN_COLUMNS
+#define GRADFLOW_BLAS_MIN_COLUMNS 32
+#endif
 
 namespace gradflow::detail {
 
@@ -35,8 +40,9 @@ namespace gradflow::detail {
 template <typename T, int StorageOrder>
 class PackedLhs {
  public:
-  /// The narrowest right-hand side multiply_add() hands to the BLAS (GRADFLOW_USE_BLAS).
-  static constexpr Index kBlasMinColumns = 32;
+  /// The narrowest right-hand side multiply_add() hands to the BLAS (GRADFLOW_USE_BLAS);
+  /// define GRADFLOW_BLAS_MIN_COLUMNS to change it (the crossover depends on the machine).
+  static constexpr Index kBlasMinColumns = GRADFLOW_BLAS_MIN_COLUMNS;
 
   /// Floats of storage pack() needs for a [rows x depth] A multiplied by `cols` columns.
   static Index packed_size(Index rows, Index depth, Index cols) {
@@ -52,7 +58,8 @@ class PackedLhs {
   static Index rhs_buffer_size(Index rows, Index depth, Index cols) {
     const Blocking b = blocking(rows, depth, cols);
     Index size = 0;
-    for (Index k2 = 0; k2 < depth; k2 += b.kc) size += padded(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
+    for (Index k2 = 0; k2 < depth; k2 += b.kc)
+      size += padded(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
     return size;
   }
 
@@ -124,11 +131,14 @@ class PackedLhs {
   using Traits = Eigen::internal::gebp_traits<T, T>;
   using LhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, StorageOrder>;
   using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, Eigen::ColMajor>;
-  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  using PackLhs = Eigen::internal::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
-                                                 typename Traits::LhsPacket4Packing, StorageOrder>;
+  using ResMapper =
+      Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  using PackLhs =
+      Eigen::internal::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                                     typename Traits::LhsPacket4Packing, StorageOrder>;
   using PackRhs = Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, Eigen::ColMajor>;
-  using Gebp = Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false>;
+  using Gebp =
+      Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false>;
 
   struct Blocking {
     Index kc, mc, nc;
@@ -162,7 +172,8 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_kc = depth;
     this->m_mc = rows;
     this->m_nc = cols;
-    Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Index(1));
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc,
+                                                          Index(1));
   }
   /// Floats of buffer the product needs (64-byte aligned; one with the BLAS back-end).
   Index buffer_size() const {
@@ -198,8 +209,9 @@ void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_strid
   blocking.use(scratch(blocking.buffer_size()));
   Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
                                                  Eigen::ColMajor, 1>::run(rows, cols, depth, lhs,
-                                                                          lhs_stride, rhs, rhs_stride,
-                                                                          res, 1, res_stride, T(1),
+                                                                          lhs_stride, rhs,
+                                                                          rhs_stride, res, 1,
+                                                                          res_stride, T(1),
                                                                           blocking);
 }
 
