@@ -15,8 +15,13 @@
 /// Threads: the fused kernel cuts its work into Eigen::nbThreads() parts and calls the BLAS
 /// from each part's OpenMP thread; an OpenMP BLAS (Debian's libopenblas0-openmp) then runs
 /// each call on its caller's thread instead of starting a second pool.
-/// On AMD Zen 5, OpenBLAS 0.3.21 does not recognise the CPU and runs its AVX2 kernel unless
-/// the environment sets OPENBLAS_CORETYPE=SkylakeX (see benchmarks/README.md).
+/// A pthreads OpenBLAS (Debian's preferred libopenblas0-pthread) starts a pool of its own
+/// beside OpenMP's: configure warns, and bptt/lstm/L/2 ran 285 ms against 224 ms with the
+/// OpenMP build on a 2-core Zen 4.
+/// OpenBLAS 0.3.21's kernel choice on AMD: Zen 4 is detected as Cooperlake, whose AVX-512
+/// SGEMM is slower at the per-step shapes than its Haswell one (67 vs 88 GFLOP/s at
+/// [1024x256][256x32]): set OPENBLAS_CORETYPE=Haswell. Zen 5 is not recognised and gets the
+/// AVX2 kernel; OPENBLAS_CORETYPE=SkylakeX selects AVX-512 (see benchmarks/README.md).
 ///
 /// Do not combine with EIGEN_USE_BLAS: Eigen declares the same Fortran symbols with an int
 /// return type.
