@@ -21,7 +21,8 @@
 /// OpenBLAS 0.3.21's kernel choice on AMD: Zen 4 is detected as Cooperlake, whose AVX-512
 /// SGEMM is slower at the per-step shapes than its Haswell one (67 vs 88 GFLOP/s at
 /// [1024x256][256x32]): set OPENBLAS_CORETYPE=Haswell. Zen 5 is not recognised and gets the
-/// AVX2 kernel; OPENBLAS_CORETYPE=SkylakeX selects AVX-512 (see benchmarks/README.md).
+/// Haswell (AVX2) kernel; OPENBLAS_CORETYPE=SkylakeX selects AVX-512, twice as fast there
+/// (205 against 104 GFLOP/s at [1024x256][256x3200]; see benchmarks/README.md).
 ///
 /// Do not combine with EIGEN_USE_BLAS: Eigen declares the same Fortran symbols with an int
 /// return type.

@@ -36,7 +36,11 @@ namespace gradflow::detail {
 /// the BLAS would repack on every call. Measured per step product, 1 thread, AVX2 EPYC,
 /// GFLOP/s packed Eigen vs OpenBLAS 0.3.21: [512x128][128x8] 52 vs 42, [128x128][128x4] 48
 /// vs 32, [1024x256][256x16] 61 vs 55; [1024x256][256x32] 56 vs 64, [2048x512][512x64] 42
-/// vs 62.
+/// vs 62. On Zen 5 with OpenBLAS's AVX-512 (SkylakeX) kernels, its unpacked "direct" small
+/// SGEMM beats packed Eigen on the narrow shapes alone ([512x128][128x8] 202 vs 147,
+/// W^T [128x512][512x8] 196 vs 140) and loses at [1024x256][256x32] (93 vs 149); routing
+/// the products it takes to it changed no whole step by more than 1 % (lstm LONG/1 67.4 vs
+/// 67.2 ms, M/1 113.0 vs 111.6), so the rule stays this simple one.
 template <typename T, int StorageOrder>
 class PackedLhs {
  public:
