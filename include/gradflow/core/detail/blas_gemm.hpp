@@ -5,9 +5,9 @@
 /// Off by default (gradflow stays header-only on Eigen alone). Configure with
 /// `-DGRADFLOW_USE_BLAS=ON` (optionally `-DBLA_VENDOR=OpenBLAS`): the `gradflow` target then
 /// defines GRADFLOW_USE_BLAS and links CMake's `BLAS::BLAS`, and the whole-sequence GEMMs of
-/// the fused recurrent kernel, and its per-step W_hh products of at least
-/// PackedLhs::kBlasMinColumns (32) columns, call the BLAS `sgemm_`/`dgemm_` instead of
-/// Eigen's kernel. Narrower per-step products stay on Eigen's kernel with W_hh packed once
+/// the fused recurrent kernel, and the per-step W_hh products where the BLAS is measured to
+/// be faster (see PackedLhs::prefers_blas), call the BLAS `sgemm_`/`dgemm_` instead of
+/// Eigen's kernel. The other per-step products stay on Eigen's kernel with W_hh packed once
 /// (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured on an AVX2
 /// EPYC (1 thread, GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42
 /// vs 61, [2048x512][512x3200] 55 vs 82.
@@ -28,6 +28,8 @@
 /// return type.
 
 #include <Eigen/Core>
+#include <cctype>
+#include <string>
 #include <type_traits>
 
 #include "gradflow/config.hpp"
@@ -41,6 +43,11 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
             const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
             const double* beta, double* c, const int* ldc);
+#if defined(__GNUC__)
+// OpenBLAS only: the name of the kernel set it chose. Weak, so that any other BLAS links
+// too (the address is then null).
+char* openblas_get_corename(void) __attribute__((weak));
+#endif
 }
 #endif
 
@@ -77,5 +84,35 @@ void blas_gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_
 #else
     ;
 #endif
+
+/// Whether the BLAS is an OpenBLAS running an AVX-512 kernel set (SkylakeX, Cooperlake,
+/// SapphireRapids). Those have a "direct" small SGEMM that multiplies without packing
+/// either operand, which makes them the fastest choice for the narrow per-step products.
+inline bool blas_has_direct_small_sgemm() {
+#if defined(GRADFLOW_USE_BLAS) && defined(__GNUC__)
+  static const bool answer = [] {
+    if (openblas_get_corename == nullptr) return false;
+    const char* name = openblas_get_corename();
+    if (name == nullptr) return false;
+    std::string core(name);  // "SkylakeX", "Cooperlake", ... ("Haswell" if forced)
+    for (char& c : core) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
+  }();
+  return answer;
+#else
+  return false;
+#endif
+}
+
+/// Whether OpenBLAS's direct small SGEMM (see blas_has_direct_small_sgemm) takes
+/// res [rows x cols] += op(A) [rows x depth] * B, op(A) = A^T when `transposed_lhs`. The
+/// conditions are OpenBLAS 0.3.21's own (its sgemm_small_kernel_permit for SkylakeX): at
+/// most 10^6 multiply-adds, and with a transposed A at most 1200 results and a depth of at
+/// least 32.
+inline bool blas_direct_small_sgemm_applies(bool transposed_lhs, Index rows, Index depth,
+                                            Index cols) {
+  if (double(rows) * double(cols) * double(depth) > 1e6) return false;
+  return !transposed_lhs || (rows * cols <= 1200 && depth >= 32);
+}
 
 }  // namespace gradflow::detail

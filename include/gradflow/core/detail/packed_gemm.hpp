@@ -6,12 +6,14 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "gradflow/config.hpp"
 #include "gradflow/core/detail/blas_gemm.hpp"
 
-/// The narrowest per-step product the BLAS back-end gets (see PackedLhs). 32 was measured
-/// on an AVX2 and an AVX-512 (Zen 4) EPYC; 16 was 3-7 % slower at S/1 on the latter.
+/// The narrowest per-step product the BLAS back-end gets (see PackedLhs::prefers_blas),
+/// unless the BLAS is an AVX-512 OpenBLAS. 32 was measured on an AVX2 and an AVX-512
+/// (Zen 4, OpenBLAS's Haswell kernel) EPYC; 16 was 3-7 % slower at S/1 on the latter.
 #ifndef GRADFLOW_BLAS_MIN_COLUMNS
 #define GRADFLOW_BLAS_MIN_COLUMNS 32
 #endif
@@ -31,16 +33,8 @@ namespace gradflow::detail {
 /// `StorageOrder` is A's: ColMajor for W, RowMajor to use W^T without copying it.
 /// Single-threaded: the per-step products are small, and their callers are the hot loops
 /// whose other work is single-threaded too.
-/// With the BLAS back-end (GRADFLOW_USE_BLAS), products of at least kBlasMinColumns columns
-/// call the BLAS on A where it lies; narrower ones keep Eigen's kernel on the packed A, which
-/// the BLAS would repack on every call. Measured per step product, 1 thread, AVX2 EPYC,
-/// GFLOP/s packed Eigen vs OpenBLAS 0.3.21: [512x128][128x8] 52 vs 42, [128x128][128x4] 48
-/// vs 32, [1024x256][256x16] 61 vs 55; [1024x256][256x32] 56 vs 64, [2048x512][512x64] 42
-/// vs 62. On Zen 5 with OpenBLAS's AVX-512 (SkylakeX) kernels, its unpacked "direct" small
-/// SGEMM beats packed Eigen on the narrow shapes alone ([512x128][128x8] 202 vs 147,
-/// W^T [128x512][512x8] 196 vs 140) and loses at [1024x256][256x32] (93 vs 149); routing
-/// the products it takes to it changed no whole step by more than 1 % (lstm LONG/1 67.4 vs
-/// 67.2 ms, M/1 113.0 vs 111.6), so the rule stays this simple one.
+/// With the BLAS back-end (GRADFLOW_USE_BLAS), the products prefers_blas() picks call the
+/// BLAS on A where it lies; the others keep Eigen's kernel on the packed A.
 template <typename T, int StorageOrder>
 class PackedLhs {
  public:
@@ -95,7 +89,7 @@ class PackedLhs {
   void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
                     T* rhs_buffer) const {
     if constexpr (kUseBlas) {
-      if (cols >= kBlasMinColumns) {
+      if (prefers_blas(rows_, depth_, cols)) {
         blas_gemm_add<StorageOrder, Eigen::ColMajor>(rows_, cols, depth_, a_, stride_, rhs,
                                                      rhs_stride, res, res_stride);
         return;
@@ -130,6 +124,28 @@ class PackedLhs {
 
   Index rows() const { return rows_; }
   Index depth() const { return depth_; }
+
+  /// Whether multiply_add() hands a [rows x depth] * [depth x cols] product to the BLAS
+  /// (GRADFLOW_USE_BLAS builds). The BLAS repacks A on every call; it is worth it where its
+  /// kernel is measured faster even so. Per-step products, 1 thread, GFLOP/s, packed Eigen
+  /// vs Debian's OpenBLAS 0.3.21:
+  /// - AVX2 EPYC: [512x128][128x8] 52 vs 42, [128x128][128x4] 48 vs 32, [1024x256][256x16]
+  ///   61 vs 55; [1024x256][256x32] 56 vs 64, [2048x512][512x64] 42 vs 62. Hence: from
+  ///   kBlasMinColumns columns on.
+  /// - Zen 5 with OpenBLAS's AVX-512 (SkylakeX) kernels; W_hh h and W_hh^T dG shapes:
+  ///   [512x128][128x8] 147 vs 202, [128x512][512x8] 140 vs 196, [256x64][64x16] 119 vs
+  ///   204, [64x256][256x16] 153 vs 197 (its direct small SGEMM, no packing);
+  ///   [1024x256][256x32] 149 vs 93, [256x1024][1024x32] 143 vs 95, [2048x512][512x64]
+  ///   152 vs 133, and [256x256][256x8] through W^T 144 vs 49 (no direct kernel). Hence:
+  ///   where the direct kernel applies. Whole steps against the kBlasMinColumns rule
+  ///   (medians of 3-4 alternating runs): lstm S/1 1.35 -> 1.24 ms, M/1 86.6 -> 79.4, L/1
+  ///   287 -> 268, LONG/1 59.0 -> 54.6, LONG/2 33.3 -> 29.9; gru S/1 1.05 -> 0.95, LONG/2
+  ///   27.5 -> 24.7; M/2 (Eigen either way) 0.98-1.02x.
+  static bool prefers_blas(Index rows, Index depth, Index cols) {
+    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm())
+      return blas_direct_small_sgemm_applies(StorageOrder == Eigen::RowMajor, rows, depth, cols);
+    return cols >= kBlasMinColumns;
+  }
 
  private:
   using Traits = Eigen::internal::gebp_traits<T, T>;
