@@ -2,6 +2,8 @@
 // the machine's attainable peak (the roofline the comparison reports against).
 //
 //   gemm/peak/<n>/<threads>                    C = A B with n x n x n
+//   gemm/blas_peak/<n>/<threads>               the same through the BLAS's sgemm_, in
+//                                              GRADFLOW_USE_BLAS builds only
 //   gemm/<config>/G<g>/<shape>/<threads>      the shapes of one BPTT config and cell:
 //     step      [B x H] [H x GH]      hidden-to-gates, once per time step (forward)
 //     step_dh   [B x GH] [GH x H]     gradient into the previous hidden state (backward)
@@ -16,9 +18,14 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <gradflow/core/detail/blas_gemm.hpp>
 #include <string>
 
 #include "../common/configs.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace gradflow::bench {
 namespace {
@@ -49,6 +56,32 @@ void bm_gemm(benchmark::State& state, Eigen::Index m, Eigen::Index k, Eigen::Ind
   Eigen::setNbThreads(1);
 }
 
+#ifdef GRADFLOW_USE_BLAS
+// The BLAS build's whole-sequence GEMMs run the BLAS's kernel, which can beat both Eigen's
+// and oneDNN's (OpenBLAS's AVX-512 SGEMM on Zen 5), so it belongs in the roofline.
+void bm_blas_gemm(benchmark::State& state, Eigen::Index n, int threads) {
+#ifdef _OPENMP
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(threads);  // an OpenMP BLAS sizes its team from this
+#endif
+  const Mat a = Mat::Random(n, n), b = Mat::Random(n, n);
+  Mat c = Mat::Zero(n, n);
+  for (auto _ : state) {
+    gradflow::detail::blas_gemm_add<Eigen::ColMajor, Eigen::ColMajor>(
+        n, n, n, a.data(), n, b.data(), n, c.data(), n);  // c += a b: the same flops as c = a b
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops =
+      2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+#ifdef _OPENMP
+  omp_set_num_threads(threads_before);
+#endif
+}
+#endif
+
 }  // namespace
 
 void register_gemm_benchmarks() {
@@ -56,6 +89,11 @@ void register_gemm_benchmarks() {
     for (Eigen::Index n : {512, 1024, 2048}) {
       const std::string name = "gemm/peak/" + std::to_string(n) + "/" + std::to_string(threads);
       benchmark::RegisterBenchmark(name.c_str(), bm_gemm, n, n, n, Op::NN, threads)->UseRealTime();
+#ifdef GRADFLOW_USE_BLAS
+      const std::string blas_name =
+          "gemm/blas_peak/" + std::to_string(n) + "/" + std::to_string(threads);
+      benchmark::RegisterBenchmark(blas_name.c_str(), bm_blas_gemm, n, threads)->UseRealTime();
+#endif
     }
   }
   for (const BpttConfig& c : kBpttConfigs) {
