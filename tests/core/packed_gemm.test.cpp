@@ -25,6 +25,10 @@ void check_product(Index rows, Index depth, Index cols) {
   T* buffer = arena.allocate_array<T>(std::size_t(Packed::rhs_buffer_size(rows, depth, cols)));
   Packed packed;
   packed.pack(stored.data(), stored.rows(), rows, depth, cols, storage);
+  // The layout this build and BLAS pick: small-kernel tiles only with an AVX-512 OpenBLAS.
+  const bool tiles = std::is_same<T, float>::value && detail::blas_has_direct_small_sgemm() &&
+                     Packed::small_kernel_tiles(rows, depth, cols).rows > 0;
+  CHECK(packed.tiled() == tiles);
   packed.multiply_add(rhs.data(), rhs.rows(), cols, res.data(), res.rows(), buffer);
   packed.multiply_add(rhs.data(), rhs.rows(), cols, res.data(), res.rows(), buffer);  // twice
   const Matrix<T> twice = expected + a * rhs;
@@ -37,11 +41,12 @@ void check_product(Index rows, Index depth, Index cols) {
 TEST_CASE("PackedLhs multiplies like Eigen's product, packed once and reused",
           "[core][packed_gemm]") {
   // Tiny, odd, larger than one cache block (depth 700 > kc), and the recurrent shapes.
-  // With an AVX-512 OpenBLAS (GRADFLOW_USE_BLAS, OPENBLAS_CORETYPE=SkylakeX), the float
-  // 512 x 128 x 8, 128 x 512 x 8 and 64 x 256 x 16 products take its direct small SGEMM.
-  const Index shapes[][3] = {{1, 1, 1},       {3, 4, 2},     {13, 7, 5},    {97, 33, 17},
-                             {1024, 256, 32}, {300, 700, 9}, {64, 256, 70}, {512, 128, 8},
-                             {128, 512, 8},   {64, 256, 16}};
+  // With an AVX-512 OpenBLAS (GRADFLOW_USE_BLAS, OPENBLAS_CORETYPE=SkylakeX) the float
+  // products run on small-kernel tiles: 300 x 700 x 9 has partial tiles on both edges,
+  // 64 x 256 x 70 halves the tile depth, 1024 x 256 x 600 has no tiles.
+  const Index shapes[][3] = {{1, 1, 1},       {3, 4, 2},       {13, 7, 5},    {97, 33, 17},
+                             {1024, 256, 32}, {256, 1024, 32}, {300, 700, 9}, {64, 256, 70},
+                             {512, 128, 8},   {128, 512, 8},   {64, 256, 16}, {1024, 256, 600}};
   for (const auto& s : shapes) {
     DYNAMIC_SECTION(s[0] << " x " << s[1] << " times " << s[1] << " x " << s[2]) {
       check_product<double, Eigen::ColMajor>(s[0], s[1], s[2]);
@@ -79,19 +84,31 @@ TEST_CASE("gemm_add adds the product of stored or transposed operands, buffers f
   }
 }
 
-TEST_CASE("The direct small SGEMM rule matches OpenBLAS 0.3.21's permit conditions",
+TEST_CASE("Small-kernel tiles stay within OpenBLAS's 10^6 multiply-adds per call",
           "[core][packed_gemm]") {
-  // Untransposed A: any product of at most 10^6 multiply-adds.
-  CHECK(detail::blas_direct_small_sgemm_applies(false, 512, 128, 8));          // lstm LONG, W_hh h
-  CHECK(detail::blas_direct_small_sgemm_applies(false, 256, 64, 16));          // lstm S
-  CHECK(detail::blas_direct_small_sgemm_applies(false, 1000, 1000, 1));        // exactly 10^6
-  CHECK_FALSE(detail::blas_direct_small_sgemm_applies(false, 1024, 256, 32));  // lstm M
-  CHECK_FALSE(detail::blas_direct_small_sgemm_applies(false, 1000, 1001, 1));
-  // Transposed A (W_hh^T dG): also at most 1200 results and a depth of at least 32.
-  CHECK(detail::blas_direct_small_sgemm_applies(true, 128, 512, 8));  // 1024 results
-  CHECK(detail::blas_direct_small_sgemm_applies(true, 64, 256, 16));
-  CHECK_FALSE(detail::blas_direct_small_sgemm_applies(true, 256, 256, 8));  // 2048 results
-  CHECK_FALSE(detail::blas_direct_small_sgemm_applies(true, 16, 31, 8));    // depth < 32
-  // Without the BLAS back-end there is no OpenBLAS to ask.
-  if (!detail::kUseBlas) CHECK_FALSE(detail::blas_has_direct_small_sgemm());
+  using Packed = detail::PackedLhs<float, Eigen::ColMajor>;
+  auto tiles = [](Index rows, Index depth, Index cols) {
+    const Packed::TileShape t = Packed::small_kernel_tiles(rows, depth, cols);
+    return std::make_pair(t.rows, t.depth);
+  };
+  using Shape = std::pair<Index, Index>;
+  CHECK(tiles(1024, 256, 32) == Shape(64, 128));  // lstm M, W_hh h: 64 * 128 * 32 = 262144
+  CHECK(tiles(256, 1024, 64) == Shape(64, 128));  // W_hh^T dG at L: 524288
+  CHECK(tiles(256, 64, 16) == Shape(64, 64));     // S: the whole depth in one tile
+  CHECK(tiles(40, 7, 3) == Shape(40, 7));         // smaller than one tile
+  CHECK(tiles(1024, 256, 200) == Shape(64, 64));  // 64 * 128 * 200 > 10^6: halved once
+  CHECK(tiles(1024, 256, 400) == Shape(64, 32));  // halved twice
+  CHECK(tiles(1024, 256, 500) == Shape(0, 0));    // 64 * 32 * 500 > 10^6: no tiles
+  CHECK(tiles(16, 16, 3906) == Shape(16, 16));    // 999936 multiply-adds
+  CHECK(tiles(16, 16, 3907) == Shape(0, 0));      // 1000192, and the depth cannot shrink
+  // Without the BLAS back-end there is no OpenBLAS to ask, and nothing is tiled.
+  if (!detail::kUseBlas) {
+    CHECK_FALSE(detail::blas_has_direct_small_sgemm());
+    const Matrix<float> a = test::uniform_matrix<float>(128, 128, 1);
+    detail::Arena arena;
+    Packed packed;
+    packed.pack(a.data(), 128, 128, 128, 8,
+                arena.allocate_array<float>(std::size_t(Packed::packed_size(128, 128, 8))));
+    CHECK_FALSE(packed.tiled());
+  }
 }

@@ -6,9 +6,10 @@
 /// `-DGRADFLOW_USE_BLAS=ON` (optionally `-DBLA_VENDOR=OpenBLAS`): the `gradflow` target then
 /// defines GRADFLOW_USE_BLAS and links CMake's `BLAS::BLAS`, and the whole-sequence GEMMs of
 /// the fused recurrent kernel, and the per-step W_hh products where the BLAS is measured to
-/// be faster (see PackedLhs::prefers_blas), call the BLAS `sgemm_`/`dgemm_` instead of
-/// Eigen's kernel. The other per-step products stay on Eigen's kernel with W_hh packed once
-/// (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured on an AVX2
+/// be faster (see PackedLhs), call the BLAS `sgemm_`/`dgemm_` instead of Eigen's kernel.
+/// With an AVX-512 OpenBLAS those per-step products run its small-matrix kernel on W_hh
+/// tiles laid out once; with other BLAS the narrow ones stay on Eigen's kernel with W_hh
+/// packed once (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured on an AVX2
 /// EPYC (1 thread, GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42
 /// vs 61, [2048x512][512x3200] 55 vs 82.
 ///
@@ -86,8 +87,9 @@ void blas_gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_
 #endif
 
 /// Whether the BLAS is an OpenBLAS running an AVX-512 kernel set (SkylakeX, Cooperlake,
-/// SapphireRapids). Those have a "direct" small SGEMM that multiplies without packing
-/// either operand, which makes them the fastest choice for the narrow per-step products.
+/// SapphireRapids). Those have a small-matrix SGEMM kernel that multiplies products of at
+/// most 10^6 multiply-adds without packing either operand; PackedLhs feeds it W_hh in
+/// tiles of that size (see PackedLhs::small_kernel_tiles).
 inline bool blas_has_direct_small_sgemm() {
 #if defined(GRADFLOW_USE_BLAS) && defined(__GNUC__)
   static const bool answer = [] {
@@ -102,17 +104,6 @@ inline bool blas_has_direct_small_sgemm() {
 #else
   return false;
 #endif
-}
-
-/// Whether OpenBLAS's direct small SGEMM (see blas_has_direct_small_sgemm) takes
-/// res [rows x cols] += op(A) [rows x depth] * B, op(A) = A^T when `transposed_lhs`. The
-/// conditions are OpenBLAS 0.3.21's own (its sgemm_small_kernel_permit for SkylakeX): at
-/// most 10^6 multiply-adds, and with a transposed A at most 1200 results and a depth of at
-/// least 32.
-inline bool blas_direct_small_sgemm_applies(bool transposed_lhs, Index rows, Index depth,
-                                            Index cols) {
-  if (double(rows) * double(cols) * double(depth) > 1e6) return false;
-  return !transposed_lhs || (rows * cols <= 1200 && depth >= 32);
 }
 
 }  // namespace gradflow::detail

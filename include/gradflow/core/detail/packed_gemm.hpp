@@ -42,6 +42,11 @@ class PackedLhs {
   /// define GRADFLOW_BLAS_MIN_COLUMNS to change it (the crossover depends on the machine).
   static constexpr Index kBlasMinColumns = GRADFLOW_BLAS_MIN_COLUMNS;
 
+  /// The rows and depth of the tiles A is cut into for OpenBLAS's small-matrix kernel.
+  struct TileShape {
+    Index rows = 0, depth = 0;
+  };
+
   /// Floats of storage pack() needs for a [rows x depth] A multiplied by `cols` columns.
   static Index packed_size(Index rows, Index depth, Index cols) {
     const Blocking b = blocking(rows, depth, cols);
@@ -49,7 +54,7 @@ class PackedLhs {
     for (Index i2 = 0; i2 < rows; i2 += b.mc)
       for (Index k2 = 0; k2 < depth; k2 += b.kc)
         size += padded(std::min(b.mc, rows - i2) * std::min(b.kc, depth - k2));
-    return size;
+    return std::max(size, rows * depth);  // the small-kernel tiles (see pack) are dense
   }
 
   /// Floats of scratch multiply_add() needs for a [depth x cols] right-hand side.
@@ -64,6 +69,9 @@ class PackedLhs {
   /// Packs A (element (i, k) at a[i + k*stride] for ColMajor, a[i*stride + k] for RowMajor)
   /// into `storage` (packed_size() floats, 64-byte aligned), for right-hand sides of up to
   /// `cols` columns. `storage` must outlive every multiply_add().
+  ///
+  /// With an AVX-512 OpenBLAS (GRADFLOW_USE_BLAS, float) A is laid out as small-kernel
+  /// tiles instead of Eigen's panels; see small_kernel_tiles().
   void pack(const T* a, Index stride, Index rows, Index depth, Index cols, T* storage) {
     rows_ = rows;
     depth_ = depth;
@@ -71,6 +79,13 @@ class PackedLhs {
     stride_ = stride;
     blocking_ = blocking(rows, depth, cols);
     packed_ = storage;
+    tiles_ = TileShape{};
+    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm())
+      tiles_ = small_kernel_tiles(rows, depth, cols);
+    if (tiles_.rows > 0) {
+      pack_tiles(storage);
+      return;
+    }
     LhsMapper lhs(a, stride);
     PackLhs pack_lhs;
     T* block = storage;
@@ -89,6 +104,10 @@ class PackedLhs {
   void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
                     T* rhs_buffer) const {
     if constexpr (kUseBlas) {
+      if (tiles_.rows > 0) {
+        multiply_add_tiles(rhs, rhs_stride, cols, res, res_stride);
+        return;
+      }
       if (prefers_blas(rows_, depth_, cols)) {
         blas_gemm_add<StorageOrder, Eigen::ColMajor>(rows_, cols, depth_, a_, stride_, rhs,
                                                      rhs_stride, res, res_stride);
@@ -125,27 +144,47 @@ class PackedLhs {
   Index rows() const { return rows_; }
   Index depth() const { return depth_; }
 
-  /// Whether multiply_add() hands a [rows x depth] * [depth x cols] product to the BLAS
-  /// (GRADFLOW_USE_BLAS builds). The BLAS repacks A on every call; it is worth it where its
-  /// kernel is measured faster even so. Per-step products, 1 thread, GFLOP/s, packed Eigen
-  /// vs Debian's OpenBLAS 0.3.21:
-  /// - AVX2 EPYC: [512x128][128x8] 52 vs 42, [128x128][128x4] 48 vs 32, [1024x256][256x16]
-  ///   61 vs 55; [1024x256][256x32] 56 vs 64, [2048x512][512x64] 42 vs 62. Hence: from
-  ///   kBlasMinColumns columns on.
-  /// - Zen 5 with OpenBLAS's AVX-512 (SkylakeX) kernels; W_hh h and W_hh^T dG shapes:
-  ///   [512x128][128x8] 147 vs 202, [128x512][512x8] 140 vs 196, [256x64][64x16] 119 vs
-  ///   204, [64x256][256x16] 153 vs 197 (its direct small SGEMM, no packing);
-  ///   [1024x256][256x32] 149 vs 93, [256x1024][1024x32] 143 vs 95, [2048x512][512x64]
-  ///   152 vs 133, and [256x256][256x8] through W^T 144 vs 49 (no direct kernel). Hence:
-  ///   where the direct kernel applies. Whole steps against the kBlasMinColumns rule
-  ///   (medians of 3-4 alternating runs): lstm S/1 1.35 -> 1.24 ms, M/1 86.6 -> 79.4, L/1
-  ///   287 -> 268, LONG/1 59.0 -> 54.6, LONG/2 33.3 -> 29.9; gru S/1 1.05 -> 0.95, LONG/2
-  ///   27.5 -> 24.7; M/2 (Eigen either way) 0.98-1.02x.
+  /// Whether multiply_add() hands a [rows x depth] * [depth x cols] product to the BLAS as
+  /// a whole (GRADFLOW_USE_BLAS builds without small-kernel tiles). The BLAS repacks A on
+  /// every call; it is worth it where its kernel is measured faster even so. Per-step
+  /// products on an AVX2 EPYC, 1 thread, GFLOP/s, packed Eigen vs Debian's OpenBLAS 0.3.21:
+  /// [512x128][128x8] 52 vs 42, [128x128][128x4] 48 vs 32, [1024x256][256x16] 61 vs 55;
+  /// [1024x256][256x32] 56 vs 64, [2048x512][512x64] 42 vs 62. Hence: from kBlasMinColumns
+  /// columns on. An AVX-512 OpenBLAS gets tiles instead (small_kernel_tiles()), and where
+  /// those do not fit, Eigen: its packed path lost to Eigen at every per-step shape on Zen 5
+  /// ([1024x256][256x32] 93 vs 149, [2048x512][512x64] 133 vs 152).
   static bool prefers_blas(Index rows, Index depth, Index cols) {
-    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm())
-      return blas_direct_small_sgemm_applies(StorageOrder == Eigen::RowMajor, rows, depth, cols);
+    static_cast<void>(rows);
+    static_cast<void>(depth);
+    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm()) return false;
     return cols >= kBlasMinColumns;
   }
+
+  /// Rows and depth of one tile (both 0: none). OpenBLAS's AVX-512 kernel sets (0.3.21)
+  /// multiply products of at most 10^6 multiply-adds with a small-matrix kernel that packs
+  /// neither operand. A per-step product is larger than that above S and LONG, so A is cut
+  /// into tiles of at most 64 rows by 128 columns (halved in depth, down to 32, until a
+  /// tile times `cols` columns fits), each stored densely: one sgemm call per tile then
+  /// runs that kernel on contiguous memory, and A is still packed only once. Measured on
+  /// Zen 5, 1 thread, GFLOP/s, W_hh h and W_hh^T dG at B and B/2 columns of every config
+  /// and cell: Eigen's packed kernel 123-151, OpenBLAS's small kernel on the untiled A
+  /// (where it applies: S and LONG) 124-203, tiles 192-213. 64 x 128 was the best of
+  /// 16-256 rows by 32-1024 columns at the M and L shapes (tiles of 48 rows: 134-166;
+  /// tiles cut from A in place, without the dense copy: 66-150).
+  static TileShape small_kernel_tiles(Index rows, Index depth, Index cols) {
+    constexpr double kMaxMultiplyAdds = 1e6;  // OpenBLAS's own limit
+    const Index tile_rows = std::min<Index>(rows, 64);
+    Index tile_depth = std::min<Index>(depth, 128);
+    auto fits = [&] {
+      return double(tile_rows) * double(tile_depth) * double(cols) <= kMaxMultiplyAdds;
+    };
+    while (!fits() && tile_depth > 32) tile_depth /= 2;
+    if (!fits()) return TileShape{};
+    return TileShape{tile_rows, tile_depth};
+  }
+
+  /// Whether pack() laid A out as small-kernel tiles.
+  bool tiled() const { return tiles_.rows > 0; }
 
  private:
   using Traits = Eigen::internal::gebp_traits<T, T>;
@@ -170,6 +209,34 @@ class PackedLhs {
     return {std::max<Index>(kc, 1), std::max<Index>(mc, 1), std::max<Index>(nc, 1)};
   }
 
+  // A's tiles in row-block-major, then depth order, each dense and column-major.
+  void pack_tiles(T* storage) {
+    using Stored = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, StorageOrder>;
+    const Eigen::Map<const Stored, 0, Eigen::OuterStride<>> a(a_, rows_, depth_,
+                                                              Eigen::OuterStride<>(stride_));
+    T* tile = storage;
+    for (Index i0 = 0; i0 < rows_; i0 += tiles_.rows)
+      for (Index k0 = 0; k0 < depth_; k0 += tiles_.depth) {
+        const Index m = std::min(tiles_.rows, rows_ - i0), k = std::min(tiles_.depth, depth_ - k0);
+        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(tile, m, k) =
+            a.block(i0, k0, m, k);
+        tile += m * k;
+      }
+  }
+
+  // One BLAS call per tile: res rows [i0, i0 + m) += tile * rhs rows [k0, k0 + k).
+  void multiply_add_tiles(const T* rhs, Index rhs_stride, Index cols, T* res,
+                          Index res_stride) const {
+    const T* tile = packed_;
+    for (Index i0 = 0; i0 < rows_; i0 += tiles_.rows)
+      for (Index k0 = 0; k0 < depth_; k0 += tiles_.depth) {
+        const Index m = std::min(tiles_.rows, rows_ - i0), k = std::min(tiles_.depth, depth_ - k0);
+        blas_gemm_add<Eigen::ColMajor, Eigen::ColMajor>(m, cols, k, tile, m, rhs + k0, rhs_stride,
+                                                        res + i0, res_stride);
+        tile += m * k;
+      }
+  }
+
   // Block sizes rounded up to 64 bytes: the kernel reads packed blocks with aligned loads.
   static Index padded(Index n) {
     constexpr Index per_line = Index(64 / sizeof(T));
@@ -179,6 +246,7 @@ class PackedLhs {
   Index rows_ = 0, depth_ = 0, stride_ = 0;
   const T* a_ = nullptr;  // A itself: what the BLAS back-end multiplies (wide products)
   Blocking blocking_{1, 1, 1};
+  TileShape tiles_{};  // rows 0: Eigen's panels
   const T* packed_ = nullptr;
 };
 
