@@ -26,7 +26,7 @@ void check_product(Index rows, Index depth, Index cols) {
   Packed packed;
   packed.pack(stored.data(), stored.rows(), rows, depth, cols, storage);
   // The layout this build and BLAS pick: small-kernel tiles only with an AVX-512 OpenBLAS.
-  const bool tiles = std::is_same<T, float>::value && detail::blas_has_direct_small_sgemm() &&
+  const bool tiles = std::is_same<T, float>::value && detail::blas_has_small_sgemm_kernel() &&
                      Packed::small_kernel_tiles(rows, depth, cols).rows > 0;
   CHECK(packed.tiled() == tiles);
   packed.multiply_add(rhs.data(), rhs.rows(), cols, res.data(), res.rows(), buffer);
@@ -103,7 +103,7 @@ TEST_CASE("Small-kernel tiles stay within OpenBLAS's 10^6 multiply-adds per call
   CHECK(tiles(16, 16, 3907) == Shape(0, 0));      // 1000192, and the depth cannot shrink
   // Without the BLAS back-end there is no OpenBLAS to ask, and nothing is tiled.
   if (!detail::kUseBlas) {
-    CHECK_FALSE(detail::blas_has_direct_small_sgemm());
+    CHECK_FALSE(detail::blas_has_small_sgemm_kernel());
     const Matrix<float> a = test::uniform_matrix<float>(128, 128, 1);
     detail::Arena arena;
     Packed packed;

@@ -90,7 +90,7 @@ void blas_gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_
 /// SapphireRapids). Those have a small-matrix SGEMM kernel that multiplies products of at
 /// most 10^6 multiply-adds without packing either operand; PackedLhs feeds it W_hh in
 /// tiles of that size (see PackedLhs::small_kernel_tiles).
-inline bool blas_has_direct_small_sgemm() {
+inline bool blas_has_small_sgemm_kernel() {
 #if defined(GRADFLOW_USE_BLAS) && defined(__GNUC__)
   static const bool answer = [] {
     if (openblas_get_corename == nullptr) return false;

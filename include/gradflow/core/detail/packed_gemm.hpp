@@ -80,7 +80,7 @@ class PackedLhs {
     blocking_ = blocking(rows, depth, cols);
     packed_ = storage;
     tiles_ = TileShape{};
-    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm())
+    if (std::is_same_v<T, float> && blas_has_small_sgemm_kernel())
       tiles_ = small_kernel_tiles(rows, depth, cols);
     if (tiles_.rows > 0) {
       pack_tiles(storage);
@@ -156,7 +156,7 @@ class PackedLhs {
   static bool prefers_blas(Index rows, Index depth, Index cols) {
     static_cast<void>(rows);
     static_cast<void>(depth);
-    if (std::is_same_v<T, float> && blas_has_direct_small_sgemm()) return false;
+    if (std::is_same_v<T, float> && blas_has_small_sgemm_kernel()) return false;
     return cols >= kBlasMinColumns;
   }
 
