@@ -9,9 +9,9 @@
 /// be faster (see PackedLhs), call the BLAS `sgemm_`/`dgemm_` instead of Eigen's kernel.
 /// With an AVX-512 OpenBLAS those per-step products run its small-matrix kernel on W_hh
 /// tiles laid out once; with other BLAS the narrow ones stay on Eigen's kernel with W_hh
-/// packed once (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured on an AVX2
-/// EPYC (1 thread, GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21): [1024x256][256x32] 42
-/// vs 61, [2048x512][512x3200] 55 vs 82.
+/// packed once (see packed_gemm.hpp): the BLAS would repack W_hh on every call. Measured
+/// on an AVX2 EPYC (1 thread, GFLOP/s, Eigen 3.4 vs Debian's OpenBLAS 0.3.21):
+/// [1024x256][256x32] 42 vs 61, [2048x512][512x3200] 55 vs 82.
 ///
 /// Threads: the fused kernel cuts its work into Eigen::nbThreads() parts and calls the BLAS
 /// from each part's OpenMP thread; an OpenMP BLAS (Debian's libopenblas0-openmp) then runs

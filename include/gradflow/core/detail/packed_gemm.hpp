@@ -108,7 +108,7 @@ class PackedLhs {
         multiply_add_tiles(rhs, rhs_stride, cols, res, res_stride);
         return;
       }
-      if (prefers_blas(rows_, depth_, cols)) {
+      if (prefers_blas(cols)) {
         blas_gemm_add<StorageOrder, Eigen::ColMajor>(rows_, cols, depth_, a_, stride_, rhs,
                                                      rhs_stride, res, res_stride);
         return;
@@ -144,8 +144,8 @@ class PackedLhs {
   Index rows() const { return rows_; }
   Index depth() const { return depth_; }
 
-  /// Whether multiply_add() hands a [rows x depth] * [depth x cols] product to the BLAS as
-  /// a whole (GRADFLOW_USE_BLAS builds without small-kernel tiles). The BLAS repacks A on
+  /// Whether multiply_add() hands a product with `cols` right-hand columns to the BLAS as a
+  /// whole (GRADFLOW_USE_BLAS builds without small-kernel tiles). The BLAS repacks A on
   /// every call; it is worth it where its kernel is measured faster even so. Per-step
   /// products on an AVX2 EPYC, 1 thread, GFLOP/s, packed Eigen vs Debian's OpenBLAS 0.3.21:
   /// [512x128][128x8] 52 vs 42, [128x128][128x4] 48 vs 32, [1024x256][256x16] 61 vs 55;
@@ -153,9 +153,7 @@ class PackedLhs {
   /// columns on. An AVX-512 OpenBLAS gets tiles instead (small_kernel_tiles()), and where
   /// those do not fit, Eigen: its packed path lost to Eigen at every per-step shape on Zen 5
   /// ([1024x256][256x32] 93 vs 149, [2048x512][512x64] 133 vs 152).
-  static bool prefers_blas(Index rows, Index depth, Index cols) {
-    static_cast<void>(rows);
-    static_cast<void>(depth);
+  static bool prefers_blas(Index cols) {
     if (std::is_same_v<T, float> && blas_has_small_sgemm_kernel()) return false;
     return cols >= kBlasMinColumns;
   }
