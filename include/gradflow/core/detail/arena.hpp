@@ -48,7 +48,8 @@ class Arena {
   /// Typed, uninitialised array of n elements.
   template <typename T>
   T* allocate_array(std::size_t n) {
-    return static_cast<T*>(allocate(n * sizeof(T), alignof(T) > kAlignment ? alignof(T) : kAlignment));
+    return static_cast<T*>(
+        allocate(n * sizeof(T), alignof(T) > kAlignment ? alignof(T) : kAlignment));
   }
 
   /// Forgets every allocation; keeps (and merges) the memory for the next step.
