@@ -367,3 +367,36 @@ TEST_CASE("Float layers compute what double layers compute", "[recurrent][float]
     }
   }
 }
+
+// With an AVX-512 OpenBLAS (GRADFLOW_USE_BLAS builds, OPENBLAS_CORETYPE=SkylakeX) float
+// layers run their per-step products on W_hh tiles of at most 64 x 128 (PackedLhs): H = 70
+// cuts W_hh (G*70 x 70) and W_hh^T into full and partial tiles on both edges. Padding and
+// checkpoint segments take every path of the step loops through them.
+TEST_CASE("Float layers on several W_hh tiles, padded and checkpointed, match double layers",
+          "[recurrent][float]") {
+  for (nn::CellKind kind : kKinds) {
+    DYNAMIC_SECTION(test::kind_name(kind)) {
+      const Index B = 5, T = 9, I = 20, H = 70;
+      const auto options = nn::RecurrentOptions(I, H).checkpoint_every(4).seed(5);
+      auto lf = make_layer<float>(kind, options);
+      auto ld = make_layer<double>(kind, options);
+      const std::vector<Index> lengths{9, 4, 9, 1, 7};
+      const Matrix<double> x = random_matrix<double>(T * B, I, 6);
+      Tape<float> tf;
+      Tape<double> td;
+      Var<float> xf = tf.variable(x.cast<float>());
+      Var<double> xd = td.variable(x);
+      auto of = lf->forward(xf, B, lengths);
+      auto od = ld->forward(xd, B, lengths);
+      sum(of.output * of.output).backward();
+      sum(od.output * od.output).backward();
+      CHECK(od.output.value().norm() > 0);
+      CHECK(max_diff(Matrix<double>(of.output.value().cast<double>()), od.output.value()) < 1e-4);
+      CHECK(max_diff(Matrix<double>(xf.grad().cast<double>()), xd.grad()) < 1e-3);
+      const double w_scale = ld->weight_hh(0).grad().cwiseAbs().maxCoeff();
+      CHECK(w_scale > 0);
+      CHECK(max_diff(Matrix<double>(lf->weight_hh(0).grad().cast<double>()),
+                     ld->weight_hh(0).grad()) < 1e-4 * (1 + w_scale));
+    }
+  }
+}
