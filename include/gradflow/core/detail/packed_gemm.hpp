@@ -82,7 +82,7 @@ class PackedLhs {
     tiles_ = TileShape{};
     if (std::is_same_v<T, float> && blas_has_small_sgemm_kernel())
       tiles_ = small_kernel_tiles(rows, depth, cols);
-    if (tiles_.rows > 0) {
+    if (tiled()) {
       pack_tiles(storage);
       return;
     }
@@ -104,7 +104,7 @@ class PackedLhs {
   void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
                     T* rhs_buffer) const {
     if constexpr (kUseBlas) {
-      if (tiles_.rows > 0) {
+      if (tiled()) {
         multiply_add_tiles(rhs, rhs_stride, cols, res, res_stride);
         return;
       }
@@ -207,32 +207,37 @@ class PackedLhs {
     return {std::max<Index>(kc, 1), std::max<Index>(mc, 1), std::max<Index>(nc, 1)};
   }
 
-  // A's tiles in row-block-major, then depth order, each dense and column-major.
+  // Calls fn(i0, k0, m, k, offset) for each tile: A's rows [i0, i0 + m) by depth
+  // [k0, k0 + k), stored densely (column-major) at `offset` floats into the packed storage.
+  // Row blocks first, then depth: packing and multiplying both walk this one order.
+  template <typename Fn>
+  void for_each_tile(Fn&& fn) const {
+    Index offset = 0;
+    for (Index i0 = 0; i0 < rows_; i0 += tiles_.rows)
+      for (Index k0 = 0; k0 < depth_; k0 += tiles_.depth) {
+        const Index m = std::min(tiles_.rows, rows_ - i0), k = std::min(tiles_.depth, depth_ - k0);
+        fn(i0, k0, m, k, offset);
+        offset += m * k;
+      }
+  }
+
   void pack_tiles(T* storage) {
     using Stored = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, StorageOrder>;
     const Eigen::Map<const Stored, 0, Eigen::OuterStride<>> a(a_, rows_, depth_,
                                                               Eigen::OuterStride<>(stride_));
-    T* tile = storage;
-    for (Index i0 = 0; i0 < rows_; i0 += tiles_.rows)
-      for (Index k0 = 0; k0 < depth_; k0 += tiles_.depth) {
-        const Index m = std::min(tiles_.rows, rows_ - i0), k = std::min(tiles_.depth, depth_ - k0);
-        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(tile, m, k) =
-            a.block(i0, k0, m, k);
-        tile += m * k;
-      }
+    for_each_tile([&](Index i0, Index k0, Index m, Index k, Index offset) {
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(storage + offset, m, k) =
+          a.block(i0, k0, m, k);
+    });
   }
 
   // One BLAS call per tile: res rows [i0, i0 + m) += tile * rhs rows [k0, k0 + k).
   void multiply_add_tiles(const T* rhs, Index rhs_stride, Index cols, T* res,
                           Index res_stride) const {
-    const T* tile = packed_;
-    for (Index i0 = 0; i0 < rows_; i0 += tiles_.rows)
-      for (Index k0 = 0; k0 < depth_; k0 += tiles_.depth) {
-        const Index m = std::min(tiles_.rows, rows_ - i0), k = std::min(tiles_.depth, depth_ - k0);
-        blas_gemm_add<Eigen::ColMajor, Eigen::ColMajor>(m, cols, k, tile, m, rhs + k0, rhs_stride,
-                                                        res + i0, res_stride);
-        tile += m * k;
-      }
+    for_each_tile([&](Index i0, Index k0, Index m, Index k, Index offset) {
+      blas_gemm_add<Eigen::ColMajor, Eigen::ColMajor>(m, cols, k, packed_ + offset, m, rhs + k0,
+                                                      rhs_stride, res + i0, res_stride);
+    });
   }
 
   // Block sizes rounded up to 64 bytes: the kernel reads packed blocks with aligned loads.
