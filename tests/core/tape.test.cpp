@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 #include <gradflow/core/ops.hpp>
 #include <gradflow/core/tape.hpp>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core_test_util.hpp"
@@ -66,6 +68,36 @@ TEST_CASE("A gradient that never reached a value reads as zeros", "[core][tape]"
   auto unused = tape.variable(Matrix<double>::Ones(1, 3));
   sum(x).backward();
   REQUIRE(unused.grad() == Matrix<double>::Zero(1, 3));
+}
+
+namespace {
+// Whether variable_view accepts an argument of type Arg (the rvalue overload is deleted).
+template <typename Arg, typename = void>
+struct ViewAccepts : std::false_type {};
+template <typename Arg>
+struct ViewAccepts<
+    Arg, std::void_t<decltype(std::declval<Tape<double>&>().variable_view(std::declval<Arg>()))>>
+    : std::true_type {};
+}  // namespace
+
+TEST_CASE("variable_view records the matrix itself and differentiates like variable",
+          "[core][tape]") {
+  const Matrix<double> m = uniform_matrix(3, 4, 11);
+  Tape<double> tape;
+  auto viewed = tape.variable_view(m);
+  auto copied = tape.variable(m);
+  CHECK(tape.value(viewed).data() == m.data());  // no copy
+  CHECK(tape.value(copied).data() != m.data());
+  CHECK(std::string(tape.op_name(viewed)) == "variable_view");
+  sum(viewed * viewed + copied).backward();
+  CHECK(viewed.grad().isApprox(2.0 * m));
+  CHECK(copied.grad() == Matrix<double>::Ones(3, 4));
+  CHECK(m == uniform_matrix(3, 4, 11));  // read, never written
+  // A temporary would dangle: only lvalues are viewed.
+  STATIC_REQUIRE(ViewAccepts<const Matrix<double>&>::value);
+  STATIC_REQUIRE_FALSE(ViewAccepts<Matrix<double>>::value);
+  const Matrix<double> empty(0, 3);
+  REQUIRE_THROWS_WITH(tape.variable_view(empty), Contains("variable_view") && Contains("[0x3]"));
 }
 
 TEST_CASE("Zero-size inputs are rejected with a ShapeError naming the shape",

@@ -1,6 +1,8 @@
 // The fused layers split batch columns and GEMM rows across OpenMP threads: every split
 // must compute what one thread computes.
 
+#include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <set>
 #include <stdexcept>
@@ -112,5 +114,52 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
         }
       }
     }
+  }
+}
+
+TEST_CASE("parallel_column_ranges covers every column once, split only when large",
+          "[recurrent][threads]") {
+  for (int threads : {1, 2, 3}) {
+    ThreadCount count(threads);
+    for (Index rows : {1, 512, 1000}) {
+      for (Index cols : {1, 2, 5, 512}) {
+        std::vector<int> seen(std::size_t(cols), 0);
+        std::atomic<Index> ranges{0};
+        detail::parallel_column_ranges(rows, cols, [&](Index begin, Index n) {
+          ++ranges;
+          for (Index c = begin; c < begin + n; ++c) ++seen[std::size_t(c)];
+        });
+        CHECK(std::count(seen.begin(), seen.end(), 1) == cols);
+        const bool large = rows * cols >= detail::kParallelPassMinSize;
+        CHECK(ranges.load() == (large ? std::min<Index>(detail::worker_threads(), cols) : 1));
+      }
+    }
+  }
+}
+
+TEST_CASE("The tape's copies, zeroed gradients and seeds are whole on any thread count",
+          "[recurrent][threads]") {
+  // 700 x 400 is above kParallelPassMinSize: these passes run in column ranges.
+  const Matrix<double> a = Matrix<double>::Random(700, 400);
+  const Matrix<double> seed = Matrix<double>::Random(700, 400);
+  REQUIRE(a.size() >= detail::kParallelPassMinSize);
+  for (int threads : {1, 2, 3}) {
+    ThreadCount count(threads);
+    Tape<double> tape;
+    Var<double> x = tape.variable(a);
+    CHECK(tape.value(x) == a);
+    CHECK(tape.value(tape.constant(a * 2.0)) == a * 2.0);  // an expression: evaluated whole
+    Var<double> y = tape.apply(
+        "copy", {x}, a.rows(), a.cols(), [&](MatrixMap<double> out) { out = tape.value(x); },
+        [x](Tape<double>& t, Var<double> out) { t.grad(x) += t.grad(out); });
+    tape.backward(y, seed);  // a fresh root gradient: the seed itself
+    CHECK(tape.grad(y) == seed);
+    CHECK(tape.grad(x) == seed);  // zeroed in column ranges, then accumulated
+
+    Tape<double> again;
+    Var<double> z = again.variable(a);
+    again.grad(z).setOnes();  // a root that already has a gradient adds the seed to it
+    again.backward(z, seed);
+    CHECK(again.grad(z) == (seed.array() + 1.0).matrix());
   }
 }

@@ -16,6 +16,7 @@
 
 #include "gradflow/config.hpp"
 #include "gradflow/core/detail/arena.hpp"
+#include "gradflow/core/detail/parallel.hpp"
 #include "gradflow/core/error.hpp"
 #include "gradflow/core/parameter.hpp"
 #include "gradflow/core/var.hpp"
@@ -65,7 +66,7 @@ class Tape {
   template <typename Derived>
   Var<T> constant(const Eigen::MatrixBase<Derived>& m, const char* name = "constant") {
     Var<T> v = new_leaf(name, m.rows(), m.cols(), false);
-    value_map(v.index_) = m.template cast<T>();
+    copy_value(v, m);
     return v;
   }
 
@@ -83,9 +84,19 @@ class Tape {
   template <typename Derived>
   Var<T> variable(const Eigen::MatrixBase<Derived>& m, const char* name = "variable") {
     Var<T> v = new_leaf(name, m.rows(), m.cols(), grad_enabled_);
-    value_map(v.index_) = m.template cast<T>();
+    copy_value(v, m);
     return v;
   }
+
+  /// Records `m` itself, not a copy, as a value whose gradient is wanted. The tape reads
+  /// m's storage until clear(): m must outlive the step and stay unchanged until then. For
+  /// large inputs passed in every step (a batch of sequences): copying a [3200 x 512] float
+  /// batch was 0.6 ms of a 37 ms bptt/rnn_tanh/L/2 step.
+  Var<T> variable_view(const Matrix<T>& m, const char* name = "variable_view") {
+    return new_leaf(name, m.rows(), m.cols(), grad_enabled_, m.data());
+  }
+  /// A temporary would be gone before the tape reads it: copy it with variable() instead.
+  Var<T> variable_view(const Matrix<T>&& m, const char* name = "variable_view") = delete;
 
   /// Records a parameter; its gradient accumulates into p.grad(). Recording the same
   /// parameter twice in one step returns the same node, unless gradient recording was
@@ -241,7 +252,17 @@ class Tape {
                        detail::shape_str(r.rows, r.cols));
     check_backward_allowed(root);
     backward_done_ = true;
-    grad(root) += seed;
+    // A root without a gradient yet takes the seed as it is: no zeroing pass before it.
+    Node& n = nodes_[root.index_];
+    const bool fresh = n.grad == nullptr;
+    if (fresh) n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
+    MatrixMap<T> g(n.grad, n.rows, n.cols);
+    detail::parallel_column_ranges(n.rows, n.cols, [&](Index begin, Index count) {
+      if (fresh)
+        g.middleCols(begin, count) = seed.middleCols(begin, count);
+      else
+        g.middleCols(begin, count) += seed.middleCols(begin, count);
+    });
     reverse_pass(root);
   }
 
@@ -260,8 +281,11 @@ class Tape {
     Node& n = nodes_[v.index_];
     if (n.grad == nullptr) {
       n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
-      std::memset(static_cast<void*>(n.grad), 0,
-                  sizeof(T) * static_cast<std::size_t>(n.rows * n.cols));
+      T* g = n.grad;
+      detail::parallel_column_ranges(n.rows, n.cols, [g, rows = n.rows](Index begin, Index count) {
+        std::memset(static_cast<void*>(g + begin * rows), 0,
+                    sizeof(T) * static_cast<std::size_t>(rows * count));
+      });
     }
     return MatrixMap<T>(n.grad, n.rows, n.cols);
   }
@@ -399,18 +423,35 @@ class Tape {
     return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), generation_);
   }
 
-  Var<T> new_leaf(const char* name, Index rows, Index cols, bool requires_grad) {
+  // A leaf whose value is `storage` (never written through), or new arena storage.
+  Var<T> new_leaf(const char* name, Index rows, Index cols, bool requires_grad,
+                  const T* storage = nullptr) {
     if (rows <= 0 || cols <= 0)
       throw ShapeError(std::string(name) + ": empty matrix " + detail::shape_str(rows, cols) +
                        " (a batch needs at least one row and one column)");
     Node n = blank_node(name, rows, cols);
-    n.value = arena_.allocate_array<T>(static_cast<std::size_t>(rows * cols));
+    n.value = storage != nullptr ? const_cast<T*>(storage)
+                                 : arena_.allocate_array<T>(static_cast<std::size_t>(rows * cols));
     n.requires_grad = requires_grad;
     return push(n);
   }
 
   MatrixMap<T> value_map(std::uint32_t i) {
     return MatrixMap<T>(nodes_[i].value, nodes_[i].rows, nodes_[i].cols);
+  }
+
+  // A leaf's value = m. A stored matrix is copied in column ranges, one per worker thread
+  // when large (see parallel_column_ranges); an expression is evaluated once, whole.
+  template <typename Derived>
+  void copy_value(Var<T> v, const Eigen::MatrixBase<Derived>& m) {
+    MatrixMap<T> value = value_map(v.index_);
+    if constexpr ((Eigen::internal::traits<Derived>::Flags & Eigen::DirectAccessBit) != 0) {
+      detail::parallel_column_ranges(m.rows(), m.cols(), [&](Index begin, Index count) {
+        value.middleCols(begin, count) = m.middleCols(begin, count).template cast<T>();
+      });
+    } else {
+      value = m.template cast<T>();
+    }
   }
 
   void destroy_op_state() {

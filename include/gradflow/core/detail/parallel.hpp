@@ -57,4 +57,22 @@ void parallel_parts(Index parts, Body&& body) {
   for (Index p = 0; p < parts; ++p) body(p);
 }
 
+/// Below this many scalars a pass over memory stays on the calling thread: waking the
+/// second thread costs a few microseconds, a pass over 1 MB about 50.
+inline constexpr Index kParallelPassMinSize = Index(1) << 18;
+
+/// Runs body(begin, count) over the columns [0, cols) of a rows x cols matrix, cut into
+/// worker_threads() ranges when the matrix holds at least kParallelPassMinSize scalars
+/// (one range otherwise). For the tape's passes over whole values and gradients (copying an
+/// input, zeroing or seeding a gradient): on one thread they left the other idle for 9 % of
+/// an RNN L step at 2 threads.
+template <typename Body>
+void parallel_column_ranges(Index rows, Index cols, Body&& body) {
+  const Index parts = rows * cols >= kParallelPassMinSize ? std::min(worker_threads(), cols) : 1;
+  parallel_parts(parts, [&](Index p) {
+    const Range r = split(cols, parts, p);
+    if (r.count > 0) body(r.begin, r.count);
+  });
+}
+
 }  // namespace gradflow::detail
