@@ -100,6 +100,22 @@ TEST_CASE("variable_view records the matrix itself and differentiates like varia
   REQUIRE_THROWS_WITH(tape.variable_view(empty), Contains("variable_view") && Contains("[0x3]"));
 }
 
+#ifndef NDEBUG
+TEST_CASE("Debug builds catch a viewed matrix written before backward", "[core][tape][errors]") {
+  Matrix<double> m = uniform_matrix(2, 3, 5);
+  Tape<double> tape;
+  auto x = tape.variable_view(m, "batch");
+  auto y = sum(x * x);
+  m(1, 2) += 1.0;  // the tape would differentiate at a value the forward pass never saw
+  REQUIRE_THROWS_AS(y.backward(), TapeError);
+  REQUIRE_THROWS_WITH(y.backward(), Contains("variable_view") && Contains("'batch'"));
+  tape.clear();  // a new step views the matrix as it is now
+  auto x2 = tape.variable_view(m, "batch");
+  sum(x2 * x2).backward();
+  CHECK(x2.grad().isApprox(2.0 * m));
+}
+#endif
+
 TEST_CASE("Zero-size inputs are rejected with a ShapeError naming the shape",
           "[core][tape][errors]") {
   Tape<double> tape;
