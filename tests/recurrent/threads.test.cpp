@@ -146,15 +146,22 @@ TEST_CASE("The tape's copies, zeroed gradients and seeds are whole on any thread
   for (int threads : {1, 2, 3}) {
     ThreadCount count(threads);
     Tape<double> tape;
-    Var<double> x = tape.variable(a);
-    CHECK(tape.value(x) == a);
-    CHECK(tape.value(tape.constant(a * 2.0)) == a * 2.0);  // an expression: evaluated whole
-    Var<double> y = tape.apply(
-        "copy", {x}, a.rows(), a.cols(), [&](MatrixMap<double> out) { out = tape.value(x); },
-        [x](Tape<double>& t, Var<double> out) { t.grad(x) += t.grad(out); });
-    tape.backward(y, seed);  // a fresh root gradient: the seed itself
-    CHECK(tape.grad(y) == seed);
-    CHECK(tape.grad(x) == seed);  // zeroed in column ranges, then accumulated
+    // Three steps: the first clear() merges the arena's blocks into one, so the third step
+    // reuses the second's memory, which holds its values and gradients: a column range
+    // left unzeroed or uncopied shows.
+    for (double step : {1.0, 2.0, 3.0}) {
+      tape.clear();
+      Var<double> x = tape.variable(a * step);    // an expression: evaluated whole
+      Var<double> x2 = tape.variable(x.value());  // a stored matrix: copied in column ranges
+      CHECK(tape.value(x) == a * step);
+      CHECK(tape.value(x2) == a * step);
+      Var<double> y = tape.apply(
+          "copy", {x2}, a.rows(), a.cols(), [&](MatrixMap<double> out) { out = tape.value(x2); },
+          [x2](Tape<double>& t, Var<double> out) { t.grad(x2) += t.grad(out); });
+      tape.backward(y, seed * step);  // a fresh root gradient: the seed itself
+      CHECK(tape.grad(y) == seed * step);
+      CHECK(tape.grad(x2) == seed * step);  // zeroed in column ranges, then accumulated
+    }
 
     Tape<double> again;
     Var<double> z = again.variable(a);

@@ -121,7 +121,6 @@ class Tape {
     n.value = p.value_.data();
     n.requires_grad = wants_grad;
     if (n.requires_grad) n.grad = p.grad_.data();
-    n.external = true;
     Var<T> v = push(n);
     p.bound_tape_ = this;
     p.bound_generation_ = generation_;
@@ -387,7 +386,6 @@ class Tape {
     void (*run_backward)(void*, Tape&, Var<T>);
     void (*destroy)(void*);
     bool requires_grad;
-    bool external;  // value and grad belong to a Parameter
     bool has_hook;
   };
 
