@@ -259,7 +259,7 @@ class Tape {
     // A root without a gradient yet takes the seed as it is: no zeroing pass before it.
     Node& n = nodes_[root.index_];
     const bool fresh = n.grad == nullptr;
-    if (fresh) n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
+    if (fresh) allocate_grad(n);
     MatrixMap<T> g(n.grad, n.rows, n.cols);
     detail::parallel_column_ranges(n.rows, n.cols, [&](Index begin, Index count) {
       if (fresh)
@@ -284,8 +284,7 @@ class Tape {
     check(v, "grad");
     Node& n = nodes_[v.index_];
     if (n.grad == nullptr) {
-      n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
-      T* g = n.grad;
+      T* g = allocate_grad(n);
       detail::parallel_column_ranges(n.rows, n.cols, [g, rows = n.rows](Index begin, Index count) {
         std::memset(static_cast<void*>(g + begin * rows), 0,
                     sizeof(T) * static_cast<std::size_t>(rows * count));
@@ -441,6 +440,12 @@ class Tape {
   Var<T> push(const Node& n) {
     nodes_.push_back(n);
     return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), generation_);
+  }
+
+  // Uninitialised arena storage for n's gradient; the caller fills it.
+  T* allocate_grad(Node& n) {
+    n.grad = arena_.allocate_array<T>(static_cast<std::size_t>(n.rows * n.cols));
+    return n.grad;
   }
 
   // A leaf whose value is `storage` (never written through), or new arena storage.
