@@ -174,11 +174,13 @@ void register_tape_benchmarks() {
 
 namespace gradflow::bench {
 void register_gemm_benchmarks();
+void register_layer_gemm_benchmarks();
 }
 
 int main(int argc, char** argv) {
   register_tape_benchmarks();
   gradflow::bench::register_gemm_benchmarks();
+  gradflow::bench::register_layer_gemm_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
