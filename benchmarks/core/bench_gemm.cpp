@@ -22,6 +22,7 @@
 #include <string>
 
 #include "../common/configs.hpp"
+#include "../common/gemm_rate.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -33,14 +34,6 @@ namespace {
 using Mat = Eigen::MatrixXf;
 
 enum class Op { NN, TN };
-
-// The rate counter both GEMM benchmarks report: 2 m k n flops per iteration.
-void set_gemm_gflops(benchmark::State& state, Eigen::Index m, Eigen::Index k, Eigen::Index n) {
-  const double flops =
-      2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n);
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 void bm_gemm(benchmark::State& state, Eigen::Index m, Eigen::Index k, Eigen::Index n, Op op,
              int threads) {

@@ -24,18 +24,13 @@
 #include <vector>
 
 #include "../common/configs.hpp"
+#include "../common/gemm_rate.hpp"
 
 namespace gradflow::bench {
 namespace {
 
 using Mat = Eigen::MatrixXf;
 using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
-
-void set_rate(benchmark::State& state, Index m, Index k, Index n) {
-  const double flops = 2.0 * double(m) * double(k) * double(n);
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 // res [rows x cols] += A [rows x depth] * rhs, A stored as itself (ColMajor) or as the
 // transpose of a stored [depth x rows] matrix (RowMajor), packed once before timing.
@@ -54,7 +49,7 @@ void bm_step(benchmark::State& state, Index rows, Index depth, Index cols) {
     benchmark::DoNotOptimize(res.data());
     benchmark::ClobberMemory();
   }
-  set_rate(state, rows, depth, cols);
+  set_gemm_gflops(state, rows, depth, cols);
   state.SetLabel(packed.tiled()                                             ? "tiles"
                  : Packed::prefers_blas(cols) && gradflow::detail::kUseBlas ? "blas"
                                                                             : "eigen");
@@ -79,7 +74,7 @@ void bm_sequence(benchmark::State& state, Index rows, Index cols, Index depth) {
     benchmark::DoNotOptimize(res.data());
     benchmark::ClobberMemory();
   }
-  set_rate(state, rows, depth, cols);
+  set_gemm_gflops(state, rows, depth, cols);
   state.SetLabel(gradflow::detail::kUseBlas ? "blas" : "eigen");
 }
 
