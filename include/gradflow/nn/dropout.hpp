@@ -39,7 +39,7 @@ class DropoutOptions {
 template <typename T>
 class Dropout : public Layer<T> {
  public:
-  explicit Dropout(const DropoutOptions& options = {}) : options_(options) {
+  explicit Dropout(const DropoutOptions& options = DropoutOptions()) : options_(options) {
     if (!(options_.p() >= 0.0 && options_.p() < 1.0))
       throw ArgumentError("Dropout: probability " + std::to_string(options_.p()) +
                           " is outside [0, 1)");
