@@ -112,3 +112,56 @@ TEST_CASE("Small-kernel tiles stay within OpenBLAS's 10^6 multiply-adds per call
     CHECK_FALSE(packed.tiled());
   }
 }
+
+TEST_CASE("The whole-sequence GEMMs cut the depth so that A's panel fills half of L1",
+          "[core][packed_gemm]") {
+  // Zen 5: 48 KiB L1, Eigen's AVX-512 float panel of 48 rows, double of 24.
+  CHECK(detail::depth_block_for_l1(48 * 1024, 48, 4) == 128);
+  CHECK(detail::depth_block_for_l1(48 * 1024, 24, 8) == 128);
+  CHECK(detail::depth_block_for_l1(32 * 1024, 48, 4) == 80);  // 85, down to a multiple of 8
+  CHECK(detail::depth_block_for_l1(1024, 48, 4) == 8);        // never below one unrolled step
+  // LSTM M's dW_ih shape: Eigen alone picks a depth block of 808 with AVX-512 (on a 48 KiB
+  // L1; several times the cap on any L1).
+  const detail::ProvidedBlocking<float> dw(1024, 256, 3200);
+  CHECK(dw.kc() <= detail::max_depth_block<float>());
+#ifdef EIGEN_VECTORIZE_AVX512
+  CHECK(dw.kc() == detail::max_depth_block<float>());
+#else
+  CHECK(detail::max_depth_block<float>() == std::numeric_limits<Index>::max());
+#endif
+  // Results under 128 x 128 (S's [64 x 64] dW) keep Eigen's depth block.
+  CHECK(detail::max_depth_block<float>(64, 64) == std::numeric_limits<Index>::max());
+  CHECK(detail::max_depth_block<float>(128, 128) == detail::max_depth_block<float>());
+  CHECK(detail::ProvidedBlocking<float>(64, 64, 800).kc() == 800);
+  // A float product deeper than several blocks still sums every one of them.
+  const Index rows = 200, cols = 70, depth = 1000;
+  const Matrix<float> a = test::uniform_matrix<float>(rows, depth, 7);
+  const Matrix<float> b = test::uniform_matrix<float>(depth, cols, 8);
+  Matrix<float> res = Matrix<float>::Zero(rows, cols);
+  detail::Arena arena;
+  auto scratch = [&arena](Index n) { return arena.allocate_array<float>(std::size_t(n)); };
+  detail::gemm_add<Eigen::ColMajor, Eigen::ColMajor>(rows, cols, depth, a.data(), rows, b.data(),
+                                                     depth, res.data(), rows, scratch);
+  const Matrix<double> expected = a.cast<double>() * b.cast<double>();
+  CHECK((res.cast<double>() - expected).cwiseAbs().maxCoeff() < 1e-3);
+}
+
+TEST_CASE("buffer_bound covers every product cut from a shape, capped or not",
+          "[core][packed_gemm]") {
+  // The fused layers size one packing buffer per thread from the uncut shape, then run each
+  // thread's rows or columns of it; a part may keep Eigen's deeper kc where the whole was
+  // capped (lstm S at 2 threads: dW of 256 x 64, halves of 128 x 64).
+  const Index shapes[][3] = {{256, 64, 800},    {1024, 256, 3200}, {3200, 256, 1024},
+                             {192, 64, 800},    {512, 128, 8000},  {2048, 512, 3200},
+                             {8000, 128, 512}, {128, 128, 300}};
+  using Blocking = detail::ProvidedBlocking<float>;
+  for (const auto& s : shapes)
+    for (Index parts : {1, 2, 3, 4})
+      for (bool cut_rows : {true, false}) {
+        const Index rows = cut_rows ? (s[0] + parts - 1) / parts : s[0];
+        const Index cols = cut_rows ? s[1] : (s[1] + parts - 1) / parts;
+        INFO(s[0] << " x " << s[1] << " x " << s[2] << ", part " << rows << " x " << cols);
+        CHECK(Blocking(rows, cols, s[2]).buffer_size() <=
+              Blocking::buffer_bound(s[0], s[1], s[2]));
+      }
+}

@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <type_traits>
 
 #include "gradflow/config.hpp"
@@ -253,9 +254,47 @@ class PackedLhs {
   const T* packed_ = nullptr;
 };
 
+/// The depth block (kc) at which the packed mr x kc panel of A fills half of an L1 of
+/// `l1_bytes`: the rest is left to the kc x nr panel of the right-hand side and the result.
+/// A multiple of 8, the depth Eigen's kernel unrolls.
+inline Index depth_block_for_l1(Index l1_bytes, Index mr, Index scalar_bytes) {
+  return std::max<Index>(l1_bytes / (2 * mr * scalar_bytes) / 8 * 8, 8);
+}
+
+/// The deepest depth block ProvidedBlocking uses in AVX-512 builds: depth_block_for_l1() of
+/// this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4 sizes kc for AVX-512 as if L1
+/// were 4 times its size (an adjustment its comment says lacks a rationale), so on the Zen 5
+/// (48 KiB L1) kc grew to 520-808 at the whole-sequence shapes: an A panel of 100-155 KiB.
+/// Measured there, 1 thread, the four whole-sequence products of LSTM M and L
+/// (layer_gemm/<cfg>/G4, alternating runs): 164-185 GFLOP/s with Eigen's kc, 180-200 with
+/// kc capped at 128; 64-160 did as well, 256-384 did not. A whole step: 3-9 % faster at M
+/// and L. Other instruction sets keep Eigen's kc (not measured).
+template <typename T>
+Index max_depth_block() {
+#ifdef EIGEN_VECTORIZE_AVX512
+  std::ptrdiff_t l1 = 0, l2 = 0, l3 = 0;
+  Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1, &l2, &l3);
+  return depth_block_for_l1(Index(l1), Index(Eigen::internal::gebp_traits<T, T>::mr),
+                            Index(sizeof(T)));
+#else
+  return std::numeric_limits<Index>::max();
+#endif
+}
+
+/// max_depth_block() for a product with a [rows x cols] result. Results smaller than
+/// 128 x 128 keep Eigen's kc: each depth block is little work there for its fixed costs,
+/// and the cap made S's [64 x 64] dW_hh 15-19 % slower.
+template <typename T>
+Index max_depth_block(Index rows, Index cols) {
+  constexpr Index kMinResult = 128 * 128;
+  if (rows * cols < kMinResult) return std::numeric_limits<Index>::max();
+  return max_depth_block<T>();
+}
+
 /// Cache blocking for one GEMM whose packing buffers the caller provides, so that Eigen's
 /// general_matrix_matrix_product allocates nothing (its own blocking object takes buffers
-/// above 128 KiB from the heap).
+/// above 128 KiB from the heap). Eigen's block sizes, with kc at most max_depth_block(rows,
+/// cols).
 template <typename T>
 class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
  public:
@@ -265,11 +304,21 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_nc = cols;
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc,
                                                           Index(1));
+    this->m_kc = std::min(this->m_kc, max_depth_block<T>(rows, cols));
   }
   /// Floats of buffer the product needs (64-byte aligned; one with the BLAS back-end).
   Index buffer_size() const {
     if constexpr (kUseBlas) return 1;
     return padded(this->m_kc * this->m_mc) + padded(this->m_kc * this->m_nc);
+  }
+  /// At least buffer_size() of this product and of every product cut from it (fewer rows or
+  /// columns): the size with Eigen's own block sizes, before the depth cap, since a part
+  /// with a smaller result may keep Eigen's deeper kc (see max_depth_block(rows, cols)).
+  static Index buffer_bound(Index rows, Index cols, Index depth) {
+    if constexpr (kUseBlas) return 1;
+    Index kc = depth, mc = rows, nc = cols;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
+    return padded(kc * mc) + padded(kc * nc);
   }
   void use(T* buffer) {
     this->m_blockA = buffer;

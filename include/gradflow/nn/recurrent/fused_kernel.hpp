@@ -479,7 +479,7 @@ struct FusedRecurrence {
   }
 
   // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
-  // uncut: a part's blocking is never larger).
+  // uncut: buffer_bound() also bounds every part's).
   Index gemm_buffer_size() const {
     using Blocking = gradflow::detail::ProvidedBlocking<T>;
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
@@ -489,7 +489,7 @@ struct FusedRecurrence {
           {GH, cols, I}, {GH, H, cols - B}, {GH, H, B}, {GH, I, cols}, {cols, I, GH}};
       for (const auto& sh : shapes)
         if (sh[0] > 0 && sh[1] > 0 && sh[2] > 0)
-          size = std::max(size, Blocking(sh[0], sh[1], sh[2]).buffer_size());
+          size = std::max(size, Blocking::buffer_bound(sh[0], sh[1], sh[2]));
     }
     return size;
   }
