@@ -151,8 +151,8 @@ TEST_CASE("buffer_bound covers every product cut from a shape, capped or not",
   // The fused layers size one packing buffer per thread from the uncut shape, then run each
   // thread's rows or columns of it; a part may keep Eigen's deeper kc where the whole was
   // capped (lstm S at 2 threads: dW of 256 x 64, halves of 128 x 64).
-  const Index shapes[][3] = {{256, 64, 800},    {1024, 256, 3200}, {3200, 256, 1024},
-                             {192, 64, 800},    {512, 128, 8000},  {2048, 512, 3200},
+  const Index shapes[][3] = {{256, 64, 800},   {1024, 256, 3200}, {3200, 256, 1024},
+                             {192, 64, 800},   {512, 128, 8000},  {2048, 512, 3200},
                              {8000, 128, 512}, {128, 128, 300}};
   using Blocking = detail::ProvidedBlocking<float>;
   for (const auto& s : shapes)
@@ -161,7 +161,6 @@ TEST_CASE("buffer_bound covers every product cut from a shape, capped or not",
         const Index rows = cut_rows ? (s[0] + parts - 1) / parts : s[0];
         const Index cols = cut_rows ? s[1] : (s[1] + parts - 1) / parts;
         INFO(s[0] << " x " << s[1] << " x " << s[2] << ", part " << rows << " x " << cols);
-        CHECK(Blocking(rows, cols, s[2]).buffer_size() <=
-              Blocking::buffer_bound(s[0], s[1], s[2]));
+        CHECK(Blocking(rows, cols, s[2]).buffer_size() <= Blocking::buffer_bound(s[0], s[1], s[2]));
       }
 }

@@ -264,7 +264,7 @@ inline Index depth_block_for_l1(Index l1_bytes, Index mr, Index scalar_bytes) {
 /// The deepest depth block ProvidedBlocking uses in AVX-512 builds: depth_block_for_l1() of
 /// this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4 sizes kc for AVX-512 as if L1
 /// were 4 times its size (an adjustment its comment says lacks a rationale), so on the Zen 5
-/// (48 KiB L1) kc grew to 520-808 at the whole-sequence shapes: an A panel of 100-155 KiB.
+/// (48 KiB L1) kc grew to 808 at LSTM M's dW shape: an A panel of 155 KiB.
 /// Measured there, 1 thread, the four whole-sequence products of LSTM M and L
 /// (layer_gemm/<cfg>/G4, alternating runs): 164-185 GFLOP/s with Eigen's kc, 180-200 with
 /// kc capped at 128; 64-160 did as well, 256-384 did not. A whole step: 3-9 % faster at M
@@ -283,7 +283,7 @@ Index max_depth_block() {
 
 /// max_depth_block() for a product with a [rows x cols] result. Results smaller than
 /// 128 x 128 keep Eigen's kc: each depth block is little work there for its fixed costs,
-/// and the cap made S's [64 x 64] dW_hh 15-19 % slower.
+/// and the cap made S's [64 x 64] dW products 6-15 % slower (same binary, alternating runs).
 template <typename T>
 Index max_depth_block(Index rows, Index cols) {
   constexpr Index kMinResult = 128 * 128;
