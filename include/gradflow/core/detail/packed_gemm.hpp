@@ -21,6 +21,13 @@
 
 namespace gradflow::detail {
 
+/// `n` scalars rounded up to whole 64-byte lines: packed blocks are read with aligned loads.
+template <typename T>
+Index padded(Index n) {
+  constexpr Index per_line = Index(64 / sizeof(T));
+  return (n + per_line - 1) / per_line * per_line;
+}
+
 /// `res += A * rhs` for a fixed A of [rows x depth], with Eigen's own packing routines and
 /// GEBP kernel, but A packed only once.
 ///
@@ -54,7 +61,7 @@ class PackedLhs {
     Index size = 0;
     for (Index i2 = 0; i2 < rows; i2 += b.mc)
       for (Index k2 = 0; k2 < depth; k2 += b.kc)
-        size += padded(std::min(b.mc, rows - i2) * std::min(b.kc, depth - k2));
+        size += padded<T>(std::min(b.mc, rows - i2) * std::min(b.kc, depth - k2));
     return std::max(size, rows * depth);  // the small-kernel tiles (see pack) are dense
   }
 
@@ -63,7 +70,7 @@ class PackedLhs {
     const Blocking b = blocking(rows, depth, cols);
     Index size = 0;
     for (Index k2 = 0; k2 < depth; k2 += b.kc)
-      size += padded(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
+      size += padded<T>(std::min(b.kc, depth - k2) * std::min(b.nc, cols));
     return size;
   }
 
@@ -95,7 +102,7 @@ class PackedLhs {
       for (Index k2 = 0; k2 < depth; k2 += blocking_.kc) {
         const Index kc = std::min(blocking_.kc, depth - k2);
         pack_lhs(block, lhs.getSubMapper(i2, k2), kc, mc);
-        block += padded(mc * kc);
+        block += padded<T>(mc * kc);
       }
     }
   }
@@ -126,7 +133,7 @@ class PackedLhs {
       for (Index k2 = 0; k2 < depth_; k2 += blocking_.kc) {
         const Index kc = std::min(blocking_.kc, depth_ - k2);
         pack_rhs(rhs_block, rhs_map.getSubMapper(k2, j2), kc, nc);
-        rhs_block += padded(kc * nc);
+        rhs_block += padded<T>(kc * nc);
       }
       const T* block = packed_;
       for (Index i2 = 0; i2 < rows_; i2 += blocking_.mc) {
@@ -135,8 +142,8 @@ class PackedLhs {
         for (Index k2 = 0; k2 < depth_; k2 += blocking_.kc) {
           const Index kc = std::min(blocking_.kc, depth_ - k2);
           gebp(res_map.getSubMapper(i2, j2), block, rhs_block, mc, kc, nc, T(1));
-          block += padded(mc * kc);
-          rhs_block += padded(kc * nc);
+          block += padded<T>(mc * kc);
+          rhs_block += padded<T>(kc * nc);
         }
       }
     }
@@ -241,12 +248,6 @@ class PackedLhs {
     });
   }
 
-  // Block sizes rounded up to 64 bytes: the kernel reads packed blocks with aligned loads.
-  static Index padded(Index n) {
-    constexpr Index per_line = Index(64 / sizeof(T));
-    return (n + per_line - 1) / per_line * per_line;
-  }
-
   Index rows_ = 0, depth_ = 0, stride_ = 0;
   const T* a_ = nullptr;  // A itself: what the BLAS back-end multiplies (wide products)
   Blocking blocking_{1, 1, 1};
@@ -307,28 +308,25 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_kc = std::min(this->m_kc, max_depth_block<T>(rows, cols));
   }
   /// Floats of buffer the product needs (64-byte aligned; one with the BLAS back-end).
-  Index buffer_size() const {
-    if constexpr (kUseBlas) return 1;
-    return padded(this->m_kc * this->m_mc) + padded(this->m_kc * this->m_nc);
-  }
+  Index buffer_size() const { return buffer_for(this->m_kc, this->m_mc, this->m_nc); }
   /// At least buffer_size() of this product and of every product cut from it (fewer rows or
   /// columns): the size with Eigen's own block sizes, before the depth cap, since a part
   /// with a smaller result may keep Eigen's deeper kc (see max_depth_block(rows, cols)).
   static Index buffer_bound(Index rows, Index cols, Index depth) {
-    if constexpr (kUseBlas) return 1;
     Index kc = depth, mc = rows, nc = cols;
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
-    return padded(kc * mc) + padded(kc * nc);
+    return buffer_for(kc, mc, nc);
   }
   void use(T* buffer) {
     this->m_blockA = buffer;
-    this->m_blockB = buffer + padded(this->m_kc * this->m_mc);
+    this->m_blockB = buffer + padded<T>(this->m_kc * this->m_mc);
   }
 
  private:
-  static Index padded(Index n) {
-    constexpr Index per_line = Index(64 / sizeof(T));
-    return (n + per_line - 1) / per_line * per_line;
+  // A's block, then B's.
+  static Index buffer_for(Index kc, Index mc, Index nc) {
+    if constexpr (kUseBlas) return 1;
+    return padded<T>(kc * mc) + padded<T>(kc * nc);
   }
 };
 
