@@ -67,7 +67,8 @@ struct FusedRecurrence {
   const T* lengths;               // valid steps per sample (as T), or nullptr
   const HiddenGradHook<T>* hook;  // or nullptr
   // Buffers of one segment, column (t - first step of the segment)*B + b:
-  T* acts = nullptr;         // [G*H x S*B] gate activations (RNN: the hidden states)
+  T* acts = nullptr;         // [G*H x S*B] gate activations (RNN: the hidden states);
+                             // LSTM, GRU: dG once backward has run over the segment
   T* cells = nullptr;        // [H x S*B] LSTM cell states
   T* hn = nullptr;           // [H x S*B] GRU: W_hn h_{t-1} + b_hn
   T* hs = nullptr;           // [H x S*B] hidden states (after padding carry)
@@ -243,12 +244,15 @@ struct FusedRecurrence {
     const Index H = hidden, B = batch, GH = gates() * H;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     auto g_out = tape.grad(out);
-    // dG holds the pre-activation gradients of a segment's steps. GRU's hidden-side ones
-    // differ in the n rows only (r * dn instead of dn): those rows are kept apart in dGn
-    // ([H x S*B], 8 MB less than a second dG at LONG), and each step assembles its whole
-    // hidden-side block for the W_hh^T product in step_dgh ([G*H x B]).
+    // dG holds the pre-activation gradients of a segment's steps. LSTM and GRU write them
+    // over the gate activations, which a step's backward reads last: no second [G*H x S*B]
+    // buffer (16 MB at LSTM LONG) and one stream over memory per step instead of two. The
+    // RNN's activations are its hidden states, which dW_hh still needs: dG of its own.
+    // GRU's hidden-side gradients differ in the n rows only (r * dn instead of dn): those
+    // rows are kept apart in dGn ([H x S*B]), and each step assembles its whole hidden-side
+    // block for the W_hh^T product in step_dgh ([G*H x B]).
     const Index max_cols = std::min(segment, steps) * B;
-    T* dG_data = tape.scratch(GH, max_cols).data();
+    T* dG_data = lstm || gru ? acts : tape.scratch(GH, max_cols).data();
     T* dGn_data = gru ? tape.scratch(H, max_cols).data() : nullptr;
     T* step_dgh = gru ? tape.scratch(GH, B).data() : nullptr;
     // dh_{t-1} = W_hh^T dG_t: W_hh^T packed once (a row-major view of W_hh, no copy).
@@ -329,15 +333,19 @@ struct FusedRecurrence {
           ConstMatrixMap<T> cp(prev_c, H, nb);
           auto ig = a.topRows(H), f = a.middleRows(H, H), g = a.middleRows(2 * H, H),
                o = a.bottomRows(H);
+          // d is a (see backward()): each gate's rows are overwritten once nothing else
+          // reads them; tmp holds what is still needed meanwhile.
           tmp = C.middleCols(col, nb).array().tanh().matrix();  // tanh(c_t)
           auto tc = tmp.array();
           if (lengths != nullptr) dh_next = dc;  // keep dc of padded columns
           dc.array() += dh.array() * o * (T(1) - tc.square());
-          d.topRows(H) = (dc.array() * g * ig * (T(1) - ig)).matrix();
-          d.middleRows(H, H) = (dc.array() * cp.array() * f * (T(1) - f)).matrix();
-          d.middleRows(2 * H, H) = (dc.array() * ig * (T(1) - g.square())).matrix();
           d.bottomRows(H) = (dh.array() * tc * o * (T(1) - o)).matrix();
-          dc.array() *= f;
+          tmp = (dc.array() * ig * (T(1) - g.square())).matrix();  // d of g
+          d.topRows(H) = (dc.array() * g * ig * (T(1) - ig)).matrix();
+          d.middleRows(2 * H, H) = tmp;
+          tmp = (dc.array() * f).matrix();  // dc of the step before
+          d.middleRows(H, H) = (dc.array() * cp.array() * f * (T(1) - f)).matrix();
+          dc = tmp;
           if (lengths != nullptr)
             for (Index b = 0; b < nb; ++b)
               if (padded(t, b0 + b)) dc.col(b) = dh_next.col(b);
@@ -345,14 +353,16 @@ struct FusedRecurrence {
         }
         case CellKind::GRU: {
           auto r_gate = a.topRows(H), z = a.middleRows(H, H), nn = a.bottomRows(H);
-          // dn_pre = dh (1 - z)(1 - n^2); dr_pre = dn_pre hn r(1 - r); dz_pre = dh (h_prev - n) z(1
-          // - z)
-          d.bottomRows(H) = (dh.array() * (T(1) - z) * (T(1) - nn.square())).matrix();
-          d.topRows(H) =
-              (d.bottomRows(H).array() * HN.middleCols(col, nb).array() * r_gate * (T(1) - r_gate))
-                  .matrix();
+          // dn_pre = dh (1 - z)(1 - n^2); dr_pre = dn_pre hn r (1 - r);
+          // dz_pre = dh (h_prev - n) z (1 - z). d is a (see backward()), so dn_pre waits in
+          // tmp until nothing reads n. The direct path dh_{t-1} = z dh starts dh_next.
+          dh_next = (dh.array() * z).matrix();
+          tmp = (dh.array() * (T(1) - z) * (T(1) - nn.square())).matrix();
           d.middleRows(H, H) = (dh.array() * (hp.array() - nn) * z * (T(1) - z)).matrix();
-          dGn.middleCols(col, nb) = (d.bottomRows(H).array() * r_gate).matrix();
+          dGn.middleCols(col, nb) = (tmp.array() * r_gate).matrix();
+          d.topRows(H) =
+              (tmp.array() * HN.middleCols(col, nb).array() * r_gate * (T(1) - r_gate)).matrix();
+          d.bottomRows(H) = tmp;
           dgh.topRows(2 * H) = d.topRows(2 * H);
           dgh.bottomRows(H) = dGn.middleCols(col, nb);
           break;
@@ -367,10 +377,9 @@ struct FusedRecurrence {
               dgh.col(b).setZero();
             }
           }
-      // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path.
-      dh_next.setZero();
+      // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path (above).
+      if (!gru) dh_next.setZero();
       w_t.multiply_add(gru ? dgh.data() : d.data(), GH, nb, dh_next.data(), H, bwd_buffer);
-      if (gru) dh_next.array() += dh.array() * a.middleRows(H, H);
       if (lengths != nullptr)
         for (Index b = 0; b < nb; ++b)
           if (padded(t, b0 + b)) dh_next.col(b) = dh.col(b);
