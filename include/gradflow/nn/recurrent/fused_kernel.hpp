@@ -10,6 +10,7 @@
 
 #include "gradflow/core/detail/packed_gemm.hpp"
 #include "gradflow/core/detail/parallel.hpp"
+#include "gradflow/core/detail/transpose.hpp"
 #include "gradflow/core/tape.hpp"
 
 namespace gradflow::nn {
@@ -230,12 +231,12 @@ struct FusedRecurrence {
       // The step's output rows, written by this thread while h is in cache (a separate
       // transpose of the whole segment afterwards was a serial pass over memory).
       if (out != nullptr) {
-        using Strided = Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>;
-        Strided o(out + t * B + b0, nb, H, Eigen::OuterStride<>(n()));
-        o = h.transpose();
+        using gradflow::detail::TransposeMode;
+        gradflow::detail::transpose_into<TransposeMode::Assign>(h.data(), H, H, nb,
+                                                                out + t * B + b0, n());
         if (lengths != nullptr)
           for (Index b = 0; b < nb; ++b)
-            if (padded(t, b0 + b)) o.row(b).setZero();
+            if (padded(t, b0 + b)) MatrixMap<T>(out, n(), H).row(t * B + b0 + b).setZero();
       }
     }
   }
@@ -309,7 +310,9 @@ struct FusedRecurrence {
       ConstMatrixMap<T> hp(prev_h, H, nb);
       MatrixMap<T> dh = map(dh_data, H, nb), dh_next = map(dh_next_data, H, nb);
       if (lengths == nullptr) {
-        dh += g_out.middleRows(t * B + b0, nb).transpose();
+        using gradflow::detail::TransposeMode;
+        gradflow::detail::transpose_into<TransposeMode::Add>(g_out.data() + t * B + b0, n(), nb, H,
+                                                             dh.data(), H);
       } else {
         for (Index b = 0; b < nb; ++b)
           if (!padded(t, b0 + b)) dh.col(b) += g_out.row(t * B + b0 + b).transpose();
