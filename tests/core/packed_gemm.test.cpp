@@ -84,6 +84,44 @@ TEST_CASE("gemm_add adds the product of stored or transposed operands, buffers f
   }
 }
 
+TEST_CASE("gemm_add_shared_lhs adds two products of one lhs, each as gemm_add would",
+          "[core][packed_gemm]") {
+  // rows x depth, then the two products' columns. The first right-hand side is stored
+  // row-major (like H_prev^T), the second column-major (like X). Odd sizes, a depth of
+  // several blocks at a result over 128 x 128 (the AVX-512 depth cap), and an empty product.
+  const Index shapes[][4] = {{1, 1, 1, 1},         {13, 7, 5, 3},       {97, 300, 17, 40},
+                             {256, 900, 256, 128}, {200, 1000, 64, 70}, {30, 20, 0, 9}};
+  for (const auto& s : shapes) {
+    const Index rows = s[0], depth = s[1], cols1 = s[2], cols2 = s[3];
+    DYNAMIC_SECTION(rows << " x " << depth << " times " << cols1 << " and " << cols2
+                         << " columns") {
+      auto check = [&](auto zero, double tol) {
+        using T = decltype(zero);
+        const Matrix<T> a = test::uniform_matrix<T>(rows, depth, 9);
+        const Matrix<T> b1 = test::uniform_matrix<T>(depth, cols1, 10);
+        const Matrix<T> b2 = test::uniform_matrix<T>(depth, cols2, 11);
+        const Matrix<T> b1_stored = b1.transpose();  // b1 row-major
+        const Matrix<T> start1 = test::uniform_matrix<T>(rows, cols1, 12);
+        const Matrix<T> start2 = test::uniform_matrix<T>(rows, cols2, 13);
+        Matrix<T> r1 = start1, r2 = start2;
+        detail::Arena arena;
+        auto scratch = [&arena](Index n) { return arena.allocate_array<T>(std::size_t(n)); };
+        detail::gemm_add_shared_lhs(
+            rows, depth, a.data(), rows,
+            detail::RhsAndResult<T, Eigen::RowMajor>{cols1, b1_stored.data(), cols1, r1.data(),
+                                                     rows},
+            detail::RhsAndResult<T, Eigen::ColMajor>{cols2, b2.data(), depth, r2.data(), rows},
+            scratch);
+        const Matrix<T> expected1 = start1 + a * b1, expected2 = start2 + a * b2;
+        if (cols1 > 0) CHECK((r1 - expected1).cwiseAbs().maxCoeff() <= tol * double(depth));
+        if (cols2 > 0) CHECK((r2 - expected2).cwiseAbs().maxCoeff() <= tol * double(depth));
+      };
+      check(double(0), 1e-15);
+      check(float(0), 1e-6);
+    }
+  }
+}
+
 TEST_CASE("Small-kernel tiles stay within OpenBLAS's 10^6 multiply-adds per call",
           "[core][packed_gemm]") {
   using Packed = detail::PackedLhs<float, Eigen::ColMajor>;

@@ -39,7 +39,8 @@ namespace detail {
 /// Forward:  A = W_ih X^T + b (all steps, one GEMM); per step A_t += W_hh h_{t-1} (one GEMM,
 ///           all gates), then the gate maths. Backward: per step dG_t from the gate maths and
 ///           dh_{t-1} = W_hh^T dG_t; after the loop dW_ih = dG X, dW_hh = dG H_prev^T,
-///           dX = dG^T W_ih (three GEMMs over all steps) and bias gradients as row sums.
+///           dX = dG^T W_ih (GEMMs over all steps; the two dW share one packing of dG) and
+///           bias gradients as row sums.
 ///
 /// Threads (worker_threads(), i.e. Eigen's): the samples of a batch never mix inside the
 /// recurrence, so each thread runs the whole step loop, forward and backward, for its own
@@ -405,8 +406,8 @@ struct FusedRecurrence {
             has_bias ? grad_or_null(b_hh) : nullptr, grad_or_null(x)};
   }
 
-  // Weight, bias and input gradients of segment j, three GEMMs over all of its steps, each
-  // cut into ranges of output rows, one per thread.
+  // Weight, bias and input gradients of segment j: GEMMs over all of its steps (dW_hh and
+  // dW_ih in one pass over dG), each cut into ranges of output rows, one per thread.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
   void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGn,
                                const Grads& grads) const {
@@ -423,17 +424,33 @@ struct FusedRecurrence {
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(GH, threads, p, align);    // rows of dW and db
       const Range c = gradflow::detail::split(cols, threads, p, align);  // rows of dX
+      // dW_ih's rows that dW_hh shares (dGh is dG there): both products in one pass, which
+      // packs dG once for both; dW_ih's depth is cut where dW_hh's is (the entry columns).
+      Range shared{g.begin, 0};
       if (grads.w_hh != nullptr)
         hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
           T* dW = grads.w_hh + row;
+          if (grads.w_ih != nullptr && dGh == dG + row) {
+            using gradflow::detail::RhsAndResult;
+            T* dW_ih = grads.w_ih + row;
+            const RhsAndResult<T, Eigen::RowMajor> main_hh{H, hs + (B - inner) * H, H, dW, GH},
+                entry_hh{H, entry, H, dW, GH};
+            const RhsAndResult<T, Eigen::ColMajor> main_ih{I, X + inner, N, dW_ih, GH},
+                entry_ih{I, X + entry_col, N, dW_ih, GH};
+            gemm_shared(p, count, cols - B, dG + row + inner * GH, main_hh, main_ih);
+            gemm_shared(p, count, B, dG + row + entry_col * GH, entry_hh, entry_ih);
+            shared.count += count;  // the rows above the n rows come first
+            return;
+          }
           gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, cols - B, dGh + inner * stride,
                                                  stride, hs + (B - inner) * H, H, dW, GH);
           gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, B, dGh + entry_col * stride, stride,
                                                  entry, H, dW, GH);
         });
-      if (grads.w_ih != nullptr && g.count > 0)
-        gemm<Eigen::ColMajor, Eigen::ColMajor>(p, g.count, I, cols, dG + g.begin, GH, X, N,
-                                               grads.w_ih + g.begin, GH);
+      const Index ih_begin = shared.begin + shared.count, ih_count = g.count - shared.count;
+      if (grads.w_ih != nullptr && ih_count > 0)
+        gemm<Eigen::ColMajor, Eigen::ColMajor>(p, ih_count, I, cols, dG + ih_begin, GH, X, N,
+                                               grads.w_ih + ih_begin, GH);
       if (grads.x != nullptr && c.count > 0)
         gemm<Eigen::RowMajor, Eigen::ColMajor>(p, c.count, I, GH, dG + c.begin * GH, GH, Wih, GH,
                                                grads.x + s.first * B + c.begin, N);
@@ -483,11 +500,23 @@ struct FusedRecurrence {
             const T* rhs, Index rhs_stride, T* res, Index res_stride) const {
     gradflow::detail::gemm_add<LhsOrder, RhsOrder>(
         rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res, res_stride,
-        [this, part](Index size) {
-          if (size > gemm_capacity)
-            throw std::logic_error("FusedRecurrence: GEMM buffer too small");
-          return gemm_buffers + part * gemm_capacity;
-        });
+        [this, part](Index size) { return buffer_for(part, size); });
+  }
+
+  // Part `part`'s packing buffer, of at least `size` scalars.
+  T* buffer_for(Index part, Index size) const {
+    if (size > gemm_capacity) throw std::logic_error("FusedRecurrence: GEMM buffer too small");
+    return gemm_buffers + part * gemm_capacity;
+  }
+
+  // gemm() of two products sharing lhs [rows x depth] (see gemm_add_shared_lhs).
+  template <int Order1, int Order2>
+  void gemm_shared(Index part, Index rows, Index depth, const T* lhs,
+                   const gradflow::detail::RhsAndResult<T, Order1>& first,
+                   const gradflow::detail::RhsAndResult<T, Order2>& second) const {
+    gradflow::detail::gemm_add_shared_lhs(
+        rows, depth, lhs, gates() * hidden, first, second,
+        [this, part](Index size) { return buffer_for(part, size); });
   }
 
   // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
@@ -497,8 +526,9 @@ struct FusedRecurrence {
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
     Index size = 0;
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
-      const Index shapes[][3] = {
-          {GH, cols, I}, {GH, H, cols - B}, {GH, H, B}, {GH, I, cols}, {cols, I, GH}};
+      const Index shapes[][3] = {{GH, cols, I},         {GH, H, cols - B}, {GH, H, B},
+                                 {GH, H + I, cols - B}, {GH, H + I, B},    {GH, I, cols},
+                                 {cols, I, GH}};
       for (const auto& sh : shapes)
         if (sh[0] > 0 && sh[1] > 0 && sh[2] > 0)
           size = std::max(size, Blocking::buffer_bound(sh[0], sh[1], sh[2]));
