@@ -424,9 +424,10 @@ struct FusedRecurrence {
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(GH, threads, p, align);    // rows of dW and db
       const Range c = gradflow::detail::split(cols, threads, p, align);  // rows of dX
-      // dW_ih's rows that dW_hh shares (dGh is dG there): both products in one pass, which
-      // packs dG once for both; dW_ih's depth is cut where dW_hh's is (the entry columns).
-      Range shared{g.begin, 0};
+      // dW_ih's rows that dW_hh shares (dGh is dG there, and they come first in g): both
+      // products in one pass, which packs dG once for both; dW_ih's depth is cut where
+      // dW_hh's is (the entry columns).
+      Index shared_rows = 0;
       if (grads.w_hh != nullptr)
         hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
           T* dW = grads.w_hh + row;
@@ -439,7 +440,7 @@ struct FusedRecurrence {
                 entry_ih{I, X + entry_col, N, dW_ih, GH};
             gemm_shared(p, count, cols - B, dG + row + inner * GH, main_hh, main_ih);
             gemm_shared(p, count, B, dG + row + entry_col * GH, entry_hh, entry_ih);
-            shared.count += count;  // the rows above the n rows come first
+            shared_rows += count;
             return;
           }
           gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, cols - B, dGh + inner * stride,
@@ -447,7 +448,7 @@ struct FusedRecurrence {
           gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, B, dGh + entry_col * stride, stride,
                                                  entry, H, dW, GH);
         });
-      const Index ih_begin = shared.begin + shared.count, ih_count = g.count - shared.count;
+      const Index ih_begin = g.begin + shared_rows, ih_count = g.count - shared_rows;
       if (grads.w_ih != nullptr && ih_count > 0)
         gemm<Eigen::ColMajor, Eigen::ColMajor>(p, ih_count, I, cols, dG + ih_begin, GH, X, N,
                                                grads.w_ih + ih_begin, GH);
