@@ -200,8 +200,14 @@ int main(int argc, char** argv) {
     for (double rho : {0.5, 1.0, 1.5}) {
       const Matrix<T> w = recurrent_matrix(rho, 17);
       const bool linear = std::string(cell) == "linear";
-      Row r{cell, diag::spectral_radius(w), diag::spectral_norm(w), 0, 0, 0,
-            linear ? linear_trace(w, u, v, xs) : tanh_trace(w, u, v, xs), {}};
+      Row r{cell,
+            diag::spectral_radius(w),
+            diag::spectral_norm(w),
+            0,
+            0,
+            0,
+            linear ? linear_trace(w, u, v, xs) : tanh_trace(w, u, v, xs),
+            {}};
       // Linear: the long-run factor is rho(W) (Gelfand). tanh: ||W||_2 max|tanh'| bounds
       // every step (Pascanu et al. 2013, eq. 7).
       r.bound = linear ? r.rho : diag::tanh_step_bound(w);
@@ -241,10 +247,10 @@ int main(int argc, char** argv) {
           examples::format("linear RNN, rho %.1f: measured rate within 5%% of rho", r.rho),
           examples::format("%.3f vs %.3f", r.rate, r.rho));
     else
-      checks.expect(r.rate < r.rho * 1.02 && r.rate <= r.bound,
-                    examples::format("tanh RNN, rho %.1f: measured rate below rho and the bound",
-                                     r.rho),
-                    examples::format("%.3f vs %.3f, %.3f", r.rate, r.rho, r.bound));
+      checks.expect(
+          r.rate < r.rho * 1.02 && r.rate <= r.bound,
+          examples::format("tanh RNN, rho %.1f: measured rate below rho and the bound", r.rho),
+          examples::format("%.3f vs %.3f, %.3f", r.rate, r.rho, r.bound));
   }
   checks.expect(rows[0].verdict.vanishing() && rows[2].verdict.exploding(),
                 "diag::verdict calls linear rho 0.5 vanishing and rho 1.5 exploding",

@@ -119,8 +119,8 @@ Result train(Cell cell, Index steps, int iterations, int eval_every, const Batch
     const Batch b = make_batch(steps, kBatch, gen);
     tape.clear();
     opt.zero_grad();
-    Var<F> loss = nn::mse_loss(head(rnn->forward(tape.constant(b.x), kBatch).h_n),
-                               tape.constant(b.y));
+    Var<F> loss =
+        nn::mse_loss(head(rnn->forward(tape.constant(b.x), kBatch).h_n), tape.constant(b.y));
     loss.backward();
     if (it == 0) {
       r.init_ratio = trace.first_last_ratio();
@@ -205,15 +205,15 @@ int main(int argc, char** argv) {
     const Index longest = lengths.back();
     const Result &rnn_l = find(Cell::Rnn, longest), &lstm_l = find(Cell::Lstm, longest),
                  &gru_l = find(Cell::Gru, longest);
-    checks.expect(rnn_l.final_mse > 0.5 * kBaseline,
-                  examples::format("the vanilla RNN at T = %ld stays near the baseline",
-                                   long(longest)),
-                  examples::format("%.4f > %.4f", rnn_l.final_mse, 0.5 * kBaseline));
-    checks.expect(lstm_l.final_mse < 0.1 * kBaseline && gru_l.final_mse < 0.1 * kBaseline,
-                  examples::format("LSTM and GRU at T = %ld solve it (< 10%% of the baseline)",
-                                   long(longest)),
-                  examples::format("%.4f, %.4f < %.4f", lstm_l.final_mse, gru_l.final_mse,
-                                   0.1 * kBaseline));
+    checks.expect(
+        rnn_l.final_mse > 0.5 * kBaseline,
+        examples::format("the vanilla RNN at T = %ld stays near the baseline", long(longest)),
+        examples::format("%.4f > %.4f", rnn_l.final_mse, 0.5 * kBaseline));
+    checks.expect(
+        lstm_l.final_mse < 0.1 * kBaseline && gru_l.final_mse < 0.1 * kBaseline,
+        examples::format("LSTM and GRU at T = %ld solve it (< 10%% of the baseline)",
+                         long(longest)),
+        examples::format("%.4f, %.4f < %.4f", lstm_l.final_mse, gru_l.final_mse, 0.1 * kBaseline));
   }
   std::printf("time %.1f s\n", clock.seconds());
   return checks.exit_code(args);

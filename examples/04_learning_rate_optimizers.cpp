@@ -147,7 +147,8 @@ std::function<std::unique_ptr<optim::Optimizer<F>>(Params)> make(Opts options) {
 
 int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
-      argc, argv, "Too large a step diverges; smaller steps, schedules, Adam and RMSprop converge.");
+      argc, argv,
+      "Too large a step diverges; smaller steps, schedules, Adam and RMSprop converge.");
   examples::Stopwatch clock;
   const int steps = args.fast ? 1200 : 4000;  // multiples of the 8 batches of an epoch
   const int warmup = 300;
@@ -210,21 +211,22 @@ int main(int argc, char** argv) {
       curve.push_back(m);
     }
     std::printf("%-25s %10s %10s %10s  %s\n", runs[i].name,
-                r.diverged                           ? examples::format("Inf @%d", r.diverged_at).c_str()
+                r.diverged ? examples::format("Inf @%d", r.diverged_at).c_str()
                 : r.train_loss > 0.5 * r.init_loss ? "stalled"
                                                    : "converged",
                 r.diverged ? "-" : examples::format("%.4f", r.train_loss).c_str(),
                 r.diverged ? "-" : examples::format("%.4f", r.test_loss).c_str(),
                 diag::sparkline(curve, chart).c_str());
   }
-  std::printf("(loss at init %.3f; Inf @k: the loss passed 1e6 or overflowed at step k; stalled: above\n"
+  std::printf(
+      "(loss at init %.3f; Inf @k: the loss passed 1e6 or overflowed at step k; stalled: above\n"
       " half the initial loss)\n\n",
-              results[0].init_loss);
+      results[0].init_loss);
 
-  const Result &huge = results[0], &big = results[1], &small = results[2],
-               &expdecay = results[3], &warm = results[4], &stepdecay = results[5],
-               &momentum = results[6], &adam_fast = results[7], &adam = results[8],
-               &rmsprop = results[9], &adagrad = results[10];
+  const Result &huge = results[0], &big = results[1], &small = results[2], &expdecay = results[3],
+               &warm = results[4], &stepdecay = results[5], &momentum = results[6],
+               &adam_fast = results[7], &adam = results[8], &rmsprop = results[9],
+               &adagrad = results[10];
   std::printf(
       "Conclusion: SGD at lr 1.0 overflows to Inf (step %d) and at lr 0.5 stalls (%.3f, dead "
       "ReLUs), but lr 0.5 trains with exponential decay (%.4f) or warm-up then cosine (%.4f); "
@@ -242,8 +244,8 @@ int main(int argc, char** argv) {
                 examples::format("%.4f > %.4f", big.train_loss, 0.5 * big.init_loss));
   // Converged: below a tenth of the initial loss (the noise floor is ~0.026).
   const double target = 0.1 * small.init_loss;
-  for (const Result* r : {&small, &expdecay, &warm, &stepdecay, &momentum, &adam_fast, &adam,
-                          &rmsprop, &adagrad}) {
+  for (const Result* r :
+       {&small, &expdecay, &warm, &stepdecay, &momentum, &adam_fast, &adam, &rmsprop, &adagrad}) {
     const std::size_t i = static_cast<std::size_t>(r - results.data());
     checks.expect(!r->diverged && r->train_loss < target,
                   std::string(runs[i].name) + " converges (below 10% of the initial loss)",

@@ -2,8 +2,8 @@
 //
 // 100 training samples of a noisy regression in 2 inputs (signal variance ~1, noise
 // variance 0.25), an MLP 2-128-128-1 (ReLU, ~17k weights: far more than samples) trained
-// with Adam for as long as it takes to fit the noise. Validation: 1000 fresh samples of the same source,
-// so the best any model can do there is the noise variance, 0.25.
+// with Adam for as long as it takes to fit the noise. Validation: 1000 fresh samples of the same
+// source, so the best any model can do there is the noise variance, 0.25.
 //   no remedy        train loss -> noise fitted, validation loss climbs back up.
 //   dropout 0.5      after each hidden ReLU (Srivastava et al. 2014).
 //   L2 1e-2          lambda sum W^2 on the weights, not the biases (weight decay; Krogh &
@@ -97,7 +97,7 @@ double eval_loss(nn::Sequential<F>& net, Tape<F>& tape, const Data& d) {
 struct Result {
   double train = NAN, val = NAN;  // at the end (early stopping: at the kept epoch)
   double best_val = NAN;
-  int kept_epoch = -1;            // early stopping only
+  int kept_epoch = -1;  // early stopping only
   std::vector<double> train_curve, val_curve;
 };
 
@@ -183,11 +183,9 @@ int main(int argc, char** argv) {
     for (std::size_t k = 0; k < r.val_curve.size(); k += cell) curve.push_back(r.val_curve[k]);
     std::printf("%-15s %9.4f %9.4f %9.4f %9.4f  %s%s\n", kConfigs[i].name, r.train, r.val,
                 r.val - r.train, r.best_val, diag::sparkline(curve, chart).c_str(),
-                r.kept_epoch > 0 ? examples::format(" (kept epoch %d)", r.kept_epoch).c_str()
-                                 : "");
+                r.kept_epoch > 0 ? examples::format(" (kept epoch %d)", r.kept_epoch).c_str() : "");
   }
-  std::printf("(MSE in evaluation mode on the whole split; noise floor %.2f)\n\n",
-              kNoise * kNoise);
+  std::printf("(MSE in evaluation mode on the whole split; noise floor %.2f)\n\n", kNoise * kNoise);
 
   const Result &none = results[0], &dropout = results[1], &l2 = results[2], &early = results[3],
                &bn = results[4];
@@ -198,9 +196,10 @@ int main(int argc, char** argv) {
       none.train, none.val, dropout.val, l2.val, early.val, bn.val);
 
   examples::Checks checks;
-  checks.expect(none.val - none.train > 0.2,
-                "without a remedy validation loss exceeds training loss by a clear gap (> 0.2)",
-                examples::format("%.4f - %.4f = %.4f", none.val, none.train, none.val - none.train));
+  checks.expect(
+      none.val - none.train > 0.2,
+      "without a remedy validation loss exceeds training loss by a clear gap (> 0.2)",
+      examples::format("%.4f - %.4f = %.4f", none.val, none.train, none.val - none.train));
   checks.expect(none.train < 0.5 * kNoise * kNoise,
                 "without a remedy the network fits the noise (train < half the noise variance)",
                 examples::format("%.4f < %.4f", none.train, 0.5 * kNoise * kNoise));

@@ -175,7 +175,7 @@ void register_tape_benchmarks() {
 namespace gradflow::bench {
 void register_gemm_benchmarks();
 void register_layer_gemm_benchmarks();
-}
+}  // namespace gradflow::bench
 
 int main(int argc, char** argv) {
   register_tape_benchmarks();

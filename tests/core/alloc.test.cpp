@@ -1,7 +1,9 @@
 // Proves that a steady-state training step allocates nothing on the heap (counters in
 // tests/common/alloc_counting.hpp, which must come first; see CMakeLists.txt).
 
+// clang-format off: the counters must be included before Eigen.
 #include "../common/alloc_counting.hpp"
+// clang-format on
 
 #include <catch2/catch.hpp>
 #include <gradflow/core/ops.hpp>
@@ -9,7 +11,6 @@
 #include <gradflow/core/tape.hpp>
 
 #include "core_test_util.hpp"
-
 
 using namespace gradflow;
 using gradflow::test::uniform_matrix;

@@ -29,8 +29,8 @@ TEST_CASE("sigmoid statistics count values outside [0.03, 0.97] as saturated",
   h << 0.01, 0.03, 0.5, 0.97, 0.995;
   const auto s = diag::activation_stats(h, diag::ActivationKind::Sigmoid);
   CHECK_THAT(s.saturated_fraction, WithinRel(2.0 / 5.0, 1e-12));
-  const auto wide = diag::activation_stats(h, diag::ActivationKind::Sigmoid,
-                                           diag::ActivationStatsOptions().set_sigmoid_range(0.1, 0.9));
+  const auto wide = diag::activation_stats(
+      h, diag::ActivationKind::Sigmoid, diag::ActivationStatsOptions().set_sigmoid_range(0.1, 0.9));
   CHECK_THAT(wide.saturated_fraction, WithinRel(4.0 / 5.0, 1e-12));
 }
 

@@ -47,7 +47,8 @@ TEMPLATE_TEST_CASE("The monitor records each parameter's gradient norm, max and 
     const double gn = static_cast<double>(p->grad().norm());
     CHECK(gn > 0.0);
     CHECK_THAT(ps->grad_norm, WithinRel(gn, 1e-5));
-    CHECK_THAT(ps->grad_max_abs, WithinRel(static_cast<double>(p->grad().cwiseAbs().maxCoeff()), 1e-6));
+    CHECK_THAT(ps->grad_max_abs,
+               WithinRel(static_cast<double>(p->grad().cwiseAbs().maxCoeff()), 1e-6));
     CHECK_THAT(ps->weight_norm, WithinRel(static_cast<double>(p->value().norm()), 1e-5));
     CHECK_THAT(ps->ratio, WithinRel(gn / static_cast<double>(p->value().norm()), 1e-5));
     CHECK(ps->size == p->size());
@@ -98,7 +99,7 @@ TEST_CASE("The monitor works on a plain list of named parameters and skips froze
           "[diagnostics][monitor]") {
   Parameter<double> a(Matrix<double>::Constant(2, 2, 1.0)), b(Matrix<double>::Constant(1, 3, 2.0)),
       frozen(Matrix<double>::Ones(1, 1), false);
-  a.grad().setConstant(0.5);  // norm 1, max 0.5
+  a.grad().setConstant(0.5);   // norm 1, max 0.5
   b.grad() << 0.0, -3.0, 4.0;  // norm 5, max 4
   diag::GradientMonitor<double> monitor({{"enc.a", &a}, {"enc.b", &b}, {"head.w", &frozen}});
   CHECK(monitor.parameters().size() == 2);

@@ -35,8 +35,10 @@ Var<double> composed_rnn(Tape<double>& tape, Parameter<double>& w, Parameter<dou
 
 }  // namespace
 
-TEST_CASE("A tanh RNN with ||W||_2 = 0.5 has vanishing dL/dh_t, never shrinking slower than "
-          "the bound", "[diagnostics][hidden_trace]") {
+TEST_CASE(
+    "A tanh RNN with ||W||_2 = 0.5 has vanishing dL/dh_t, never shrinking slower than "
+    "the bound",
+    "[diagnostics][hidden_trace]") {
   const Index steps = 30;
   Eigen::MatrixXd w0 = test::gaussian(kHidden, kHidden, 1);
   w0 *= 0.5 / diag::spectral_norm(w0);
@@ -66,12 +68,15 @@ TEST_CASE("A tanh RNN with ||W||_2 = 0.5 has vanishing dL/dh_t, never shrinking 
   CHECK(v.ratio < 1e-8);
 }
 
-TEST_CASE("A linear RNN with spectral radius 1.5 has exploding dL/dh_t growing 1.5x per step "
-          "back", "[diagnostics][hidden_trace]") {
+TEST_CASE(
+    "A linear RNN with spectral radius 1.5 has exploding dL/dh_t growing 1.5x per step "
+    "back",
+    "[diagnostics][hidden_trace]") {
   const Index steps = 30;
   Eigen::VectorXd ev(kHidden);
   ev << 1.5, 1.0, 0.7, -0.5, 0.3, -0.2, 0.1, 0.0;
-  Parameter<double> w(test::symmetric_with_eigenvalues(ev, 3)), u(test::gaussian(kHidden, kInput, 4));
+  Parameter<double> w(test::symmetric_with_eigenvalues(ev, 3)),
+      u(test::gaussian(kHidden, kInput, 4));
   REQUIRE_THAT(diag::spectral_radius(w.value()), WithinRel(1.5, 1e-10));
   Tape<double> tape;
   diag::HiddenGradientTrace<double> trace;
@@ -86,8 +91,10 @@ TEST_CASE("A linear RNN with spectral radius 1.5 has exploding dL/dh_t growing 1
   CHECK(v.ratio > 1e3);
 }
 
-TEST_CASE("A fused RNN layer feeds the trace through its hidden-gradient hook, in run order "
-          "for both directions", "[diagnostics][hidden_trace]") {
+TEST_CASE(
+    "A fused RNN layer feeds the trace through its hidden-gradient hook, in run order "
+    "for both directions",
+    "[diagnostics][hidden_trace]") {
   const Index steps = 12;
   nn::RNN<double> rnn(nn::RNNOptions(kInput, kHidden).bidirectional(true).seed(5));
   for (Index d = 0; d < 2; ++d) {
@@ -113,8 +120,10 @@ TEST_CASE("A fused RNN layer feeds the trace through its hidden-gradient hook, i
   CHECK_THAT(trace.norms(0, 1).front(), WithinRel(std::sqrt(double(kBatch * kHidden)), 1e-12));
 }
 
-TEST_CASE("HiddenGradientTrace records Frobenius norms, keeps layers apart and overwrites a "
-          "repeated step", "[diagnostics][hidden_trace]") {
+TEST_CASE(
+    "HiddenGradientTrace records Frobenius norms, keeps layers apart and overwrites a "
+    "repeated step",
+    "[diagnostics][hidden_trace]") {
   diag::HiddenGradientTrace<float> trace;
   Matrix<float> g(2, 2);
   g << 3, 0, 0, 4;

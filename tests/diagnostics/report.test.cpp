@@ -65,7 +65,8 @@ TEST_CASE("The gradient report has a row per layer with its numbers and a verdic
   CHECK(l[5].compare(l[5].size() - full.size(), full.size(), full) == 0);
   // The scale starts 5% of its decades below the smallest norm: 0.3 of 6.3 decades, 1.1 cells.
   std::size_t full_cells = 0;
-  for (std::size_t at = l[3].find("\u2588"); at != std::string::npos; at = l[3].find("\u2588", at + 1))
+  for (std::size_t at = l[3].find("\u2588"); at != std::string::npos;
+       at = l[3].find("\u2588", at + 1))
     ++full_cells;
   CHECK(full_cells == 1);
 }

@@ -41,9 +41,9 @@ TEST_CASE("Bars grow with the logarithm of the value in eighths of a cell",
           "[diagnostics][sparkline]") {
   CHECK(diag::bar(1.0, 1e-4, 1.0, 4) == "\u2588\u2588\u2588\u2588");
   CHECK(diag::bar(1e-2, 1e-4, 1.0, 4) == "\u2588\u2588");
-  CHECK(diag::bar(1e-3, 1e-4, 1.0, 4) == "\u2588");                    // a quarter: 1 cell
+  CHECK(diag::bar(1e-3, 1e-4, 1.0, 4) == "\u2588");                        // a quarter: 1 cell
   CHECK(diag::bar(std::pow(10.0, -2.5), 1e-4, 1.0, 4) == "\u2588\u258C");  // 1.5 cells
-  CHECK(diag::bar(1e-4, 1e-4, 1.0, 4) == "\u258F");        // the minimum still shows
+  CHECK(diag::bar(1e-4, 1e-4, 1.0, 4) == "\u258F");  // the minimum still shows
   CHECK(diag::bar(1e-2, 1e-4, 1.0, 4, diag::ChartOptions().set_ascii(true)) == "##");
   CHECK(diag::bar(0.0, 1e-4, 1.0, 4).empty());
   CHECK(diag::bar(std::numeric_limits<double>::quiet_NaN(), 1e-4, 1.0, 4) == "?");

@@ -45,8 +45,10 @@ TEST_CASE("Spectral norm of a random matrix is sqrt of the top eigenvalue of W^T
   }
 }
 
-TEST_CASE("Spectral radius of a random square matrix is below its spectral norm and matches "
-          "the characteristic roots", "[diagnostics][spectral]") {
+TEST_CASE(
+    "Spectral radius of a random square matrix is below its spectral norm and matches "
+    "the characteristic roots",
+    "[diagnostics][spectral]") {
   const Eigen::MatrixXd w = test::gaussian(6, 6, 11);
   const double rho = diag::spectral_radius(w);
   CHECK(rho <= diag::spectral_norm(w) + 1e-12);
@@ -91,13 +93,16 @@ TEST_CASE("Power iteration converges to the exact spectral norm within its toler
           "[diagnostics][spectral]") {
   const Eigen::MatrixXd w = test::gaussian(20, 12, 21);
   const double exact = diag::spectral_norm(w);
-  const auto r = diag::spectral_norm_power_iteration(w, diag::PowerIterationOptions().set_tolerance(1e-12));
+  const auto r =
+      diag::spectral_norm_power_iteration(w, diag::PowerIterationOptions().set_tolerance(1e-12));
   CHECK(r.converged);
   CHECK(r.iterations > 1);
   CHECK_THAT(r.value, WithinRel(exact, 1e-8));
   CHECK(r.value <= exact * (1 + 1e-12));  // |W v| never exceeds ||W||
   // An iteration budget of 1 is not enough to converge.
-  CHECK_FALSE(diag::spectral_norm_power_iteration(w, diag::PowerIterationOptions().set_max_iterations(1)).converged);
+  CHECK_FALSE(
+      diag::spectral_norm_power_iteration(w, diag::PowerIterationOptions().set_max_iterations(1))
+          .converged);
 }
 
 TEST_CASE("Power iteration of the zero matrix is 0 and converged", "[diagnostics][spectral]") {

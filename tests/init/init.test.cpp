@@ -1,7 +1,5 @@
 #include <catch2/catch.hpp>
-
 #include <cmath>
-
 #include <gradflow/init/init.hpp>
 
 using namespace gradflow;
@@ -65,8 +63,7 @@ TEST_CASE("uniform_ and normal_ draws have the requested moments", "[init][basic
   CHECK_THROWS_AS(init::uniform_(m, gen, 1.0, 0.0), ArgumentError);
 }
 
-TEST_CASE("xavier initializers have variance gain^2 * 2 / (fan_in + fan_out)",
-          "[init][xavier]") {
+TEST_CASE("xavier initializers have variance gain^2 * 2 / (fan_in + fan_out)", "[init][xavier]") {
   Generator gen(2);
   Matrix<double> w(300, 700);  // fan_out 300, fan_in 700
   const double gain = 5.0 / 3.0;
@@ -117,8 +114,8 @@ TEMPLATE_TEST_CASE("orthogonal_ gives orthonormal columns or rows for any shape"
     Matrix<TestType> q(rows, cols);
     init::orthogonal_(q, gen, 2.0);
     const Matrix<double> qd = q.template cast<double>() / 2.0;
-    const Matrix<double> gram = rows >= cols ? Matrix<double>(qd.transpose() * qd)
-                                             : Matrix<double>(qd * qd.transpose());
+    const Matrix<double> gram =
+        rows >= cols ? Matrix<double>(qd.transpose() * qd) : Matrix<double>(qd * qd.transpose());
     const Index n = std::min(rows, cols);
     INFO(rows << "x" << cols);
     CHECK((gram - Matrix<double>::Identity(n, n)).cwiseAbs().maxCoeff() < tol);

@@ -1,7 +1,9 @@
 // Proves that optimizer steps and clipping allocate nothing once the optimizer exists
 // (counters in tests/common/alloc_counting.hpp, which must come first).
 
+// clang-format off: the counters must be included before Eigen.
 #include "../common/alloc_counting.hpp"
+// clang-format on
 
 #include <catch2/catch.hpp>
 #include <cmath>

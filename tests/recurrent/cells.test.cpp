@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <map>
 
 #include "recurrent_test_util.hpp"
@@ -55,7 +54,8 @@ TEST_CASE("Cells pass gradcheck, the reset-before GRU included", "[recurrent][ce
   nn::GRUCell<double> gru_after(nn::CellOptions(3, 2));
   nn::GRUCell<double> gru_before(nn::CellOptions(3, 2).reset_after(false));
   nn::RNNCell<double> rnn(nn::CellOptions(3, 2).bias(false));
-  const std::vector<Matrix<double>> in{random_matrix<double>(2, 3, 1), random_matrix<double>(2, 2, 2),
+  const std::vector<Matrix<double>> in{random_matrix<double>(2, 3, 1),
+                                       random_matrix<double>(2, 2, 2),
                                        random_matrix<double>(2, 2, 3)};
   auto check = [&](auto f) {
     auto report = diag::gradcheck<double>(f, in);
@@ -66,9 +66,15 @@ TEST_CASE("Cells pass gradcheck, the reset-before GRU included", "[recurrent][ce
     auto [h, c] = lstm.forward(v[0], v[1], v[2]);
     return sum(h * t.constant(Matrix<double>::Constant(2, 2, 0.7))) + sum(square(c));
   });
-  check([&](Tape<double>&, const std::vector<Var<double>>& v) { return sum(square(gru_after.forward(v[0], v[1]))); });
-  check([&](Tape<double>&, const std::vector<Var<double>>& v) { return sum(square(gru_before.forward(v[0], v[1]))); });
-  check([&](Tape<double>&, const std::vector<Var<double>>& v) { return sum(square(rnn.forward(v[0], v[1]))); });
+  check([&](Tape<double>&, const std::vector<Var<double>>& v) {
+    return sum(square(gru_after.forward(v[0], v[1])));
+  });
+  check([&](Tape<double>&, const std::vector<Var<double>>& v) {
+    return sum(square(gru_before.forward(v[0], v[1])));
+  });
+  check([&](Tape<double>&, const std::vector<Var<double>>& v) {
+    return sum(square(rnn.forward(v[0], v[1])));
+  });
 }
 
 TEST_CASE("The reset-before GRU differs from PyTorch's reset-after form", "[recurrent][cells]") {
@@ -85,10 +91,12 @@ TEST_CASE("The reset-before GRU differs from PyTorch's reset-after form", "[recu
 TEST_CASE("Cells name themselves and the shapes on bad input", "[recurrent][cells][errors]") {
   nn::LSTMCell<double> cell(nn::CellOptions(3, 2));
   Tape<double> tape;
-  REQUIRE_THROWS_WITH(cell.forward(tape.constant(Matrix<double>::Zero(2, 4)), tape.constant(Matrix<double>::Zero(2, 2)),
+  REQUIRE_THROWS_WITH(cell.forward(tape.constant(Matrix<double>::Zero(2, 4)),
+                                   tape.constant(Matrix<double>::Zero(2, 2)),
                                    tape.constant(Matrix<double>::Zero(2, 2))),
                       Catch::Matchers::Contains("LSTMCell") && Catch::Matchers::Contains("[2x4]"));
-  REQUIRE_THROWS_WITH(cell.forward(tape.constant(Matrix<double>::Zero(2, 3)), tape.constant(Matrix<double>::Zero(2, 3)),
+  REQUIRE_THROWS_WITH(cell.forward(tape.constant(Matrix<double>::Zero(2, 3)),
+                                   tape.constant(Matrix<double>::Zero(2, 3)),
                                    tape.constant(Matrix<double>::Zero(2, 2))),
                       Catch::Matchers::Contains("state [2x3]"));
 }

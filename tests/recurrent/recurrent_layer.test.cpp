@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <vector>
 
@@ -7,11 +6,11 @@
 
 using namespace gradflow;
 using test::make_layer;
+using test::max_diff;
 using test::random_matrix;
-using test::weighted_loss;
 using test::Run;
 using test::run;
-using test::max_diff;
+using test::weighted_loss;
 
 namespace {
 
@@ -29,15 +28,20 @@ TEST_CASE("The fused layers agree with the composed core-op layers to 1e-12",
   };
   const Variant variants[] = {
       {"one layer", nn::RecurrentOptions(3, 4), {}},
-      {"two layers, bidirectional", nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true), {}},
+      {"two layers, bidirectional",
+       nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true),
+       {}},
       {"no bias, batch first", nn::RecurrentOptions(3, 4).bias(false).batch_first(true), {}},
-      {"variable lengths, bidirectional", nn::RecurrentOptions(3, 4).bidirectional(true), {5, 2, 4}},
+      {"variable lengths, bidirectional",
+       nn::RecurrentOptions(3, 4).bidirectional(true),
+       {5, 2, 4}},
   };
   for (nn::CellKind kind : kKinds) {
     for (const Variant& v : variants) {
       DYNAMIC_SECTION(test::kind_name(kind) << ", " << v.name) {
         auto fused = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(11));
-        auto composed = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(11).fused(false));
+        auto composed =
+            make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(11).fused(false));
         const std::vector<Index>* lengths = v.lengths.empty() ? nullptr : &v.lengths;
         Run a = run(*fused, 5, 3, true, lengths), b = run(*composed, 5, 3, true, lengths);
         CHECK(max_diff(a.output, b.output) < 1e-12);
@@ -61,8 +65,12 @@ TEST_CASE("Gradient checkpointing gives the gradients of the full-memory pass",
   };
   const Variant variants[] = {
       {"one layer", nn::RecurrentOptions(3, 4), {}},
-      {"two layers, bidirectional", nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true), {}},
-      {"variable lengths, bidirectional", nn::RecurrentOptions(3, 4).bidirectional(true), {7, 2, 5}},
+      {"two layers, bidirectional",
+       nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true),
+       {}},
+      {"variable lengths, bidirectional",
+       nn::RecurrentOptions(3, 4).bidirectional(true),
+       {7, 2, 5}},
   };
   // Segments of 1 step, uneven (3 into 7), one short of the sequence, and longer than it.
   for (Index every : {1, 3, 6, 20}) {
@@ -70,7 +78,8 @@ TEST_CASE("Gradient checkpointing gives the gradients of the full-memory pass",
       for (const Variant& v : variants) {
         DYNAMIC_SECTION(test::kind_name(kind) << ", " << v.name << ", every " << every) {
           auto plain = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(13));
-          auto ck = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(13).checkpoint_every(every));
+          auto ck = make_layer<double>(
+              kind, nn::RecurrentOptions(v.options).seed(13).checkpoint_every(every));
           const std::vector<Index>* lengths = v.lengths.empty() ? nullptr : &v.lengths;
           Run a = run(*plain, 7, 3, true, lengths), b = run(*ck, 7, 3, true, lengths);
           // The same operations, but products of fewer columns (a segment's): in AVX builds
@@ -90,7 +99,8 @@ TEST_CASE("Gradient checkpointing gives the gradients of the full-memory pass",
   }
 }
 
-TEST_CASE("Gradient checkpointing needs less tape memory on long sequences", "[recurrent][checkpoint]") {
+TEST_CASE("Gradient checkpointing needs less tape memory on long sequences",
+          "[recurrent][checkpoint]") {
   auto tape_bytes = [](Index every) {
     nn::LSTM<float> lstm(nn::LSTMOptions(8, 32).checkpoint_every(every));
     Tape<float> tape;
@@ -111,7 +121,8 @@ TEST_CASE("Checkpointed layers pass gradcheck", "[recurrent][checkpoint][gradche
       const bool lstm = kind == nn::CellKind::LSTM;
       const Index B = 2;
       auto f = [&](Tape<double>& tape, const std::vector<Var<double>>& v) {
-        auto out = layer->forward(v[0], B, std::vector<Index>{5, 3}, v[1], lstm ? v[2] : Var<double>());
+        auto out =
+            layer->forward(v[0], B, std::vector<Index>{5, 3}, v[1], lstm ? v[2] : Var<double>());
         return weighted_loss(tape, out);
       };
       auto report = diag::gradcheck<double>(
@@ -123,17 +134,19 @@ TEST_CASE("Checkpointed layers pass gradcheck", "[recurrent][checkpoint][gradche
   }
 }
 
-TEST_CASE("Recurrent layers pass gradcheck for inputs and initial states", "[recurrent][gradcheck]") {
+TEST_CASE("Recurrent layers pass gradcheck for inputs and initial states",
+          "[recurrent][gradcheck]") {
   for (nn::CellKind kind : kKinds) {
     for (bool bidirectional : {false, true}) {
-      DYNAMIC_SECTION(test::kind_name(kind) << (bidirectional ? ", bidirectional" : "")
-                                            << ", variable lengths") {
+      DYNAMIC_SECTION(test::kind_name(kind)
+                      << (bidirectional ? ", bidirectional" : "") << ", variable lengths") {
         auto layer = make_layer<double>(
             kind, nn::RecurrentOptions(2, 3).num_layers(2).bidirectional(bidirectional).seed(5));
         const bool lstm = kind == nn::CellKind::LSTM;
         const Index D = bidirectional ? 2 : 1, B = 2;
         auto f = [&](Tape<double>& tape, const std::vector<Var<double>>& v) {
-          auto out = layer->forward(v[0], B, std::vector<Index>{4, 2}, v[1], lstm ? v[2] : Var<double>());
+          auto out =
+              layer->forward(v[0], B, std::vector<Index>{4, 2}, v[1], lstm ? v[2] : Var<double>());
           return weighted_loss(tape, out);
         };
         auto report = diag::gradcheck<double>(
@@ -174,7 +187,8 @@ TEST_CASE("Recurrent weight gradients match central finite differences", "[recur
           const double down = loss_value();
           w = saved;
           const double numeric = (up - down) / (2 * h), analytic = p->grad().data()[i];
-          worst = std::max(worst, std::abs(numeric - analytic) / std::max({1.0, std::abs(numeric), std::abs(analytic)}));
+          worst = std::max(worst, std::abs(numeric - analytic) /
+                                      std::max({1.0, std::abs(numeric), std::abs(analytic)}));
         }
       }
       CHECK(worst < 1e-7);
@@ -209,13 +223,16 @@ TEST_CASE("Padded steps change neither the final states nor any gradient", "[rec
       alone->zero_grad();
       sum(out1.h_n).backward();
 
-      CHECK(max_diff(Matrix<double>(out.h_n.value().row(1)), Matrix<double>(out1.h_n.value().row(0))) < 1e-14);
-      CHECK(max_diff(Matrix<double>(out.h_n.value().row(3)), Matrix<double>(out1.h_n.value().row(1))) < 1e-14);
+      CHECK(max_diff(Matrix<double>(out.h_n.value().row(1)),
+                     Matrix<double>(out1.h_n.value().row(0))) < 1e-14);
+      CHECK(max_diff(Matrix<double>(out.h_n.value().row(3)),
+                     Matrix<double>(out1.h_n.value().row(1))) < 1e-14);
       CHECK(out.output.value().row(2 * 2 + 1).cwiseAbs().maxCoeff() == 0.0);  // padded output is 0
       CHECK(xp.grad().row(2 * 2 + 1).cwiseAbs().maxCoeff() == 0.0);  // padded input gets nothing
       CHECK(max_diff(Matrix<double>(xp.grad().row(1)), Matrix<double>(xa.grad().row(0))) < 1e-13);
       auto pa = padded->named_parameters(), pb = alone->named_parameters();
-      for (std::size_t k = 0; k < pa.size(); ++k) CHECK(max_diff(pa[k].second->grad(), pb[k].second->grad()) < 1e-13);
+      for (std::size_t k = 0; k < pa.size(); ++k)
+        CHECK(max_diff(pa[k].second->grad(), pb[k].second->grad()) < 1e-13);
     }
   }
 }
@@ -226,11 +243,13 @@ TEST_CASE("The hidden-gradient hook delivers dL/dh_t for every step, fused or co
     DYNAMIC_SECTION(test::kind_name(kind)) {
       std::map<std::pair<Index, Index>, Matrix<double>> seen[2];
       for (int variant = 0; variant < 2; ++variant) {
-        auto layer = make_layer<double>(kind, nn::RecurrentOptions(2, 3).num_layers(2).fused(variant == 0).seed(3));
-        layer->set_hidden_grad_hook([&seen, variant](Index l, Index d, Index t, ConstMatrixMap<double> dh) {
-          REQUIRE(d == 0);
-          seen[variant][{l, t}] = dh;
-        });
+        auto layer = make_layer<double>(
+            kind, nn::RecurrentOptions(2, 3).num_layers(2).fused(variant == 0).seed(3));
+        layer->set_hidden_grad_hook(
+            [&seen, variant](Index l, Index d, Index t, ConstMatrixMap<double> dh) {
+              REQUIRE(d == 0);
+              seen[variant][{l, t}] = dh;
+            });
         Tape<double> tape;
         auto out = layer->forward(tape.constant(random_matrix<double>(6 * 2, 2, 5)), 2);
         weighted_loss(tape, out).backward();
@@ -252,7 +271,8 @@ TEST_CASE("A loss on the outputs alone or on the final states alone reaches ever
   // gradient to the layer's node: it must arrive whether or not the outputs are used.
   for (nn::CellKind kind : kKinds) {
     for (bool states_only : {false, true}) {
-      DYNAMIC_SECTION(test::kind_name(kind) << (states_only ? ", final states only" : ", outputs only")) {
+      DYNAMIC_SECTION(test::kind_name(kind)
+                      << (states_only ? ", final states only" : ", outputs only")) {
         const nn::RecurrentOptions o = nn::RecurrentOptions(3, 4).num_layers(2).seed(5);
         auto fused = make_layer<double>(kind, o);
         auto composed = make_layer<double>(kind, nn::RecurrentOptions(o).fused(false));
@@ -317,20 +337,23 @@ TEST_CASE("Recurrent layers reject bad input with the layer's name and the shape
   REQUIRE_THROWS_WITH(gru.forward(x, 2, std::vector<Index>{1}), Contains("1 lengths"));
 }
 
-TEST_CASE("Loading mismatched weights fails and leaves the layer unchanged", "[recurrent][errors]") {
+TEST_CASE("Loading mismatched weights fails and leaves the layer unchanged",
+          "[recurrent][errors]") {
   nn::LSTM<double> lstm(nn::LSTMOptions(2, 3));
   std::map<std::string, Matrix<double>> weights;
-  for (auto& [name, p] : lstm.named_parameters()) weights[name] = Matrix<double>::Ones(p->rows(), p->cols());
+  for (auto& [name, p] : lstm.named_parameters())
+    weights[name] = Matrix<double>::Ones(p->rows(), p->cols());
   const Matrix<double> before = lstm.weight_hh(0).value();
   weights["weight_hh_l0"] = Matrix<double>::Ones(12, 4);
-  REQUIRE_THROWS_WITH(lstm.load_weights(weights),
-                      Catch::Matchers::Contains("weight_hh_l0") && Catch::Matchers::Contains("[12x4]") &&
-                          Catch::Matchers::Contains("[12x3]"));
+  REQUIRE_THROWS_WITH(lstm.load_weights(weights), Catch::Matchers::Contains("weight_hh_l0") &&
+                                                      Catch::Matchers::Contains("[12x4]") &&
+                                                      Catch::Matchers::Contains("[12x3]"));
   CHECK(lstm.weight_hh(0).value() == before);
   CHECK(lstm.weight_ih(0).value() != Matrix<double>::Ones(12, 2));
   weights["weight_hh_l0"] = Matrix<double>::Ones(12, 3);
   weights["weight_hh_l1"] = Matrix<double>::Ones(12, 3);
-  REQUIRE_THROWS_WITH(lstm.load_weights(weights), Catch::Matchers::Contains("unknown weight 'weight_hh_l1'"));
+  REQUIRE_THROWS_WITH(lstm.load_weights(weights),
+                      Catch::Matchers::Contains("unknown weight 'weight_hh_l1'"));
   weights.erase("weight_hh_l1");
   lstm.load_weights(weights);
   CHECK(lstm.weight_hh(0).value() == Matrix<double>::Ones(12, 3));
@@ -340,7 +363,8 @@ TEST_CASE("Initialisation options change the weights they name", "[recurrent][in
   nn::LSTM<double> plain(nn::LSTMOptions(3, 4).seed(1));
   const double bound = 0.5;  // 1/sqrt(4)
   CHECK(plain.weight_hh(0).value().cwiseAbs().maxCoeff() <= bound);
-  nn::LSTM<double> lstm(nn::LSTMOptions(3, 4).seed(1).orthogonal_recurrent(true).forget_bias_one(true));
+  nn::LSTM<double> lstm(
+      nn::LSTMOptions(3, 4).seed(1).orthogonal_recurrent(true).forget_bias_one(true));
   const Matrix<double> block = lstm.weight_hh(0).value().topRows(4);
   CHECK((block.transpose() * block - Matrix<double>::Identity(4, 4)).cwiseAbs().maxCoeff() < 1e-12);
   auto params = lstm.named_parameters();

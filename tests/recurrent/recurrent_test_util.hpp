@@ -2,22 +2,24 @@
 // Shared by the recurrent tests: building layers of each kind and a loss that touches
 // every output, so every gradient path is exercised.
 
+#include <catch2/catch.hpp>
+#include <gradflow/gradflow.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
-
-#include <gradflow/gradflow.hpp>
 
 namespace gradflow::test {
 
 inline const char* kind_name(nn::CellKind k) {
   switch (k) {
-    case nn::CellKind::LSTM: return "LSTM";
-    case nn::CellKind::GRU: return "GRU";
-    case nn::CellKind::RnnRelu: return "RNN relu";
-    default: return "RNN tanh";
+    case nn::CellKind::LSTM:
+      return "LSTM";
+    case nn::CellKind::GRU:
+      return "GRU";
+    case nn::CellKind::RnnRelu:
+      return "RNN relu";
+    default:
+      return "RNN tanh";
   }
 }
 
@@ -63,14 +65,19 @@ inline Run run(nn::RecurrentLayer<double>& layer, Index steps, Index batch, bool
   const Index states = o.num_layers() * (o.bidirectional() ? 2 : 1) * batch;
   Tape<double> tape;
   Var<double> x = tape.variable(random_matrix<double>(steps * batch, o.input_size(), 1));
-  Var<double> h0 = with_state ? tape.variable(random_matrix<double>(states, o.hidden_size(), 2)) : Var<double>();
+  Var<double> h0 =
+      with_state ? tape.variable(random_matrix<double>(states, o.hidden_size(), 2)) : Var<double>();
   Var<double> c0 = with_state && layer.kind() == nn::CellKind::LSTM
                        ? tape.variable(random_matrix<double>(states, o.hidden_size(), 3))
                        : Var<double>();
   auto out = lengths ? layer.forward(x, batch, *lengths, h0, c0) : layer.forward(x, batch, h0, c0);
   layer.zero_grad();
   weighted_loss(tape, out).backward();
-  Run r{out.output.value(), out.h_n.value(), x.grad(), with_state ? Matrix<double>(h0.grad()) : Matrix<double>(), {}};
+  Run r{out.output.value(),
+        out.h_n.value(),
+        x.grad(),
+        with_state ? Matrix<double>(h0.grad()) : Matrix<double>(),
+        {}};
   for (auto& [name, p] : layer.named_parameters()) r.param_grads.push_back(p->grad());
   return r;
 }

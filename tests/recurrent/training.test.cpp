@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <chrono>
 
 #include "recurrent_test_util.hpp"
@@ -34,7 +33,8 @@ TEST_CASE("A one-layer LSTM learns the mean of a short sequence", "[recurrent][t
     opt.step();
     loss_value = loss.item();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   INFO("final loss " << loss_value << " after " << seconds << " s");
   CHECK(loss_value < 1e-3f);
 }

@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <gradflow/config.hpp>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gradflow/config.hpp>
 
 namespace gradflow::reference {
 
@@ -42,7 +41,8 @@ struct Tensor {
   Matrix<double> rows_from(Index offset, Index rows, Index cols) const {
     Matrix<double> m(rows, cols);
     for (Index r = 0; r < rows; ++r)
-      for (Index c = 0; c < cols; ++c) m(r, c) = values[static_cast<std::size_t>(offset + r * cols + c)];
+      for (Index c = 0; c < cols; ++c)
+        m(r, c) = values[static_cast<std::size_t>(offset + r * cols + c)];
     return m;
   }
 };

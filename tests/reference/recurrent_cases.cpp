@@ -1,13 +1,12 @@
 // Checkers for rnn_tanh, rnn_relu, lstm and gru cases: gradflow's fused sequence layers with
 // the case's PyTorch weights, differentiated through
 // loss = sum(output * grad_output) + sum(h_n * grad_h_n) [+ sum(c_n * grad_c_n)].
+#include <gradflow/core/ops.hpp>
+#include <gradflow/nn/recurrent/recurrent.hpp>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#include <gradflow/core/ops.hpp>
-#include <gradflow/nn/recurrent/recurrent.hpp>
 
 #include "case_file.hpp"
 
@@ -40,9 +39,12 @@ void check_recurrent(const Case& c, Comparison& cmp) {
       .bidirectional(c.param_int("bidirectional", 0) != 0)
       .relu(c.kind == "rnn_relu");
   std::unique_ptr<nn::RecurrentLayer<double>> layer;
-  if (c.kind == "lstm") layer = std::make_unique<nn::LSTM<double>>(options);
-  else if (c.kind == "gru") layer = std::make_unique<nn::GRU<double>>(options);
-  else layer = std::make_unique<nn::RNN<double>>(options);
+  if (c.kind == "lstm")
+    layer = std::make_unique<nn::LSTM<double>>(options);
+  else if (c.kind == "gru")
+    layer = std::make_unique<nn::GRU<double>>(options);
+  else
+    layer = std::make_unique<nn::RNN<double>>(options);
   layer->eval();  // PyTorch applies no dropout in these cases
 
   std::map<std::string, Mat> weights;

@@ -2,10 +2,9 @@
 /// \file
 /// Exceptions thrown by gradflow. Every message names the op or layer at fault.
 
+#include <Eigen/Core>
 #include <stdexcept>
 #include <string>
-
-#include <Eigen/Core>
 
 namespace gradflow {
 

@@ -23,7 +23,8 @@ class Parameter {
   Parameter() = default;
   /// Wraps `value`; the gradient starts at zero with the same shape.
   explicit Parameter(Matrix<T> value, bool requires_grad = true)
-      : value_(std::move(value)), grad_(Matrix<T>::Zero(value_.rows(), value_.cols())),
+      : value_(std::move(value)),
+        grad_(Matrix<T>::Zero(value_.rows(), value_.cols())),
         requires_grad_(requires_grad) {}
 
   Matrix<T>& value() { return value_; }

@@ -32,10 +32,14 @@ inline ActivationKind activation_kind_from_name(const std::string& name) {
 /// Name of an ActivationKind ("tanh", "sigmoid", "relu", "identity").
 inline const char* to_string(ActivationKind kind) {
   switch (kind) {
-    case ActivationKind::Tanh: return "tanh";
-    case ActivationKind::Sigmoid: return "sigmoid";
-    case ActivationKind::ReLU: return "relu";
-    default: return "identity";
+    case ActivationKind::Tanh:
+      return "tanh";
+    case ActivationKind::Sigmoid:
+      return "sigmoid";
+    case ActivationKind::ReLU:
+      return "relu";
+    default:
+      return "identity";
   }
 }
 
@@ -56,9 +60,9 @@ struct ActivationStatsOptions {
 /// What activation_stats() measured on one [batch x units] value.
 struct ActivationStats {
   ActivationKind kind = ActivationKind::Identity;
-  Index samples = 0;  ///< rows
-  Index units = 0;    ///< columns
-  double mean = 0.0;  ///< over all elements
+  Index samples = 0;    ///< rows
+  Index units = 0;      ///< columns
+  double mean = 0.0;    ///< over all elements
   double stddev = 0.0;  ///< population standard deviation over all elements
   /// Fraction of elements in the flat region of tanh / sigmoid (0 for other kinds).
   double saturated_fraction = 0.0;

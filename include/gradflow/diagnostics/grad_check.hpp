@@ -27,9 +27,9 @@ struct GradCheckReport {
   /// One line for a test failure message.
   std::string summary() const {
     std::ostringstream s;
-    s << (passed ? "passed" : "FAILED") << ": max relative error " << max_rel_error
-      << " at input " << worst_input << " (" << worst_row << ", " << worst_col
-      << "): analytic " << worst_analytic << " vs numeric " << worst_numeric;
+    s << (passed ? "passed" : "FAILED") << ": max relative error " << max_rel_error << " at input "
+      << worst_input << " (" << worst_row << ", " << worst_col << "): analytic " << worst_analytic
+      << " vs numeric " << worst_numeric;
     return s.str();
   }
 };
@@ -49,9 +49,8 @@ struct GradCheckOptions {
 ///   REQUIRE(report.passed);
 /// \endcode
 template <typename T>
-GradCheckReport gradcheck(
-    const std::function<Var<T>(Tape<T>&, const std::vector<Var<T>>&)>& f,
-    std::vector<Matrix<T>> inputs, GradCheckOptions options = {}) {
+GradCheckReport gradcheck(const std::function<Var<T>(Tape<T>&, const std::vector<Var<T>>&)>& f,
+                          std::vector<Matrix<T>> inputs, GradCheckOptions options = {}) {
   Tape<T> tape;
   auto evaluate = [&](bool differentiate, std::vector<Matrix<T>>* grads) {
     tape.clear();

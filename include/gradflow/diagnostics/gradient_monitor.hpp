@@ -230,7 +230,9 @@ class GradientMonitor {
     return history_.back();
   }
   /// record() numbered one after the last recorded step (0 for the first).
-  const GradientSnapshot& record() { return record(history_.empty() ? 0 : history_.back().step + 1); }
+  const GradientSnapshot& record() {
+    return record(history_.empty() ? 0 : history_.back().step + 1);
+  }
 
   /// Every recorded step, oldest first.
   const std::vector<GradientSnapshot>& history() const { return history_; }
@@ -274,13 +276,13 @@ class GradientMonitor {
                    Index size, double gn, double gm, double wn, double r, bool finite) {
       out << step << ',' << kind << ',' << diag::detail::csv_field(name) << ','
           << diag::detail::csv_field(layer) << ',' << size << ',' << detail::csv_number(gn) << ','
-          << detail::csv_number(gm) << ',' << detail::csv_number(wn) << ','
-          << detail::csv_number(r) << ',' << (finite ? 1 : 0) << '\n';
+          << detail::csv_number(gm) << ',' << detail::csv_number(wn) << ',' << detail::csv_number(r)
+          << ',' << (finite ? 1 : 0) << '\n';
     };
     for (const GradientSnapshot& s : history_) {
       for (const LayerGradStats& l : s.layers)
-        row(s.step, "layer", l.layer, l.layer, l.size, l.grad_norm, l.grad_max_abs,
-            l.weight_norm, l.ratio, l.finite);
+        row(s.step, "layer", l.layer, l.layer, l.size, l.grad_norm, l.grad_max_abs, l.weight_norm,
+            l.ratio, l.finite);
       if (parameters)
         for (const ParameterGradStats& p : s.parameters)
           row(s.step, "parameter", p.name, p.layer, p.size, p.grad_norm, p.grad_max_abs,

@@ -2,10 +2,10 @@
 /// \file
 /// fit_growth(): the per-step growth factor of a sequence of gradient norms.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
-#include <algorithm>
 #include <vector>
 
 #include "gradflow/config.hpp"

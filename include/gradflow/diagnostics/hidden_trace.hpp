@@ -22,8 +22,8 @@ namespace gradflow::diag {
 /// The gradient norms of one layer-direction of a recurrent network.
 struct HiddenGradientSeries {
   Index layer = 0;
-  Index direction = 0;       ///< 0 forward in time, 1 the reversed direction
-  std::vector<double> norms;  ///< norms[t] = ||dL/dh_t||_F; NaN for steps never seen
+  Index direction = 0;         ///< 0 forward in time, 1 the reversed direction
+  std::vector<double> norms;   ///< norms[t] = ||dL/dh_t||_F; NaN for steps never seen
   std::vector<bool> recorded;  ///< recorded[t]: step t was seen (a NaN norm may be real)
 };
 
@@ -68,8 +68,7 @@ class HiddenGradientTrace {
   }
 
   /// A hook for Tape::register_hook() on the hidden state of step t.
-  std::function<void(ConstMatrixMap<T>)> step_hook(Index t, Index layer = 0,
-                                                   Index direction = 0) {
+  std::function<void(ConstMatrixMap<T>)> step_hook(Index t, Index layer = 0, Index direction = 0) {
     return [this, t, layer, direction](ConstMatrixMap<T> dh) { record(layer, direction, t, dh); };
   }
 
@@ -104,9 +103,7 @@ class HiddenGradientTrace {
   /// Every layer-direction seen, ordered by layer then direction.
   const std::vector<HiddenGradientSeries>& series() const { return series_; }
   /// Whether (layer, direction) has been recorded.
-  bool has(Index layer = 0, Index direction = 0) const {
-    return find(layer, direction) != nullptr;
-  }
+  bool has(Index layer = 0, Index direction = 0) const { return find(layer, direction) != nullptr; }
   /// norms[t] = ||dL/dh_t|| of (layer, direction); throws ArgumentError if never recorded.
   const std::vector<double>& norms(Index layer = 0, Index direction = 0) const {
     return get(layer, direction).norms;
@@ -153,7 +150,7 @@ class HiddenGradientTrace {
       for (std::size_t t = 0; t < s.norms.size(); ++t)
         if (s.recorded[t])
           out << s.layer << ',' << s.direction << ',' << t << ',' << detail::csv_number(s.norms[t])
-            << '\n';
+              << '\n';
   }
   /// write_csv() into the file at `path` (replaced); throws ArgumentError if it cannot open.
   void write_csv(const std::string& path) const {

@@ -23,10 +23,10 @@ namespace gradflow::diag {
 
 /// How the print_*() / format_*() reports look.
 struct ReportOptions {
-  bool ascii = false;        ///< plain-ASCII charts (see ChartOptions::ascii)
-  int bar_width = 24;        ///< cells of the longest bar
-  bool parameters = false;   ///< print_report(): a row per parameter under each layer
-  VerdictOptions verdict;    ///< thresholds of the verdict line
+  bool ascii = false;       ///< plain-ASCII charts (see ChartOptions::ascii)
+  int bar_width = 24;       ///< cells of the longest bar
+  bool parameters = false;  ///< print_report(): a row per parameter under each layer
+  VerdictOptions verdict;   ///< thresholds of the verdict line
 
   ReportOptions& set_ascii(bool v) { return ascii = v, *this; }
   ReportOptions& set_bar_width(int v) { return bar_width = v, *this; }
@@ -77,8 +77,8 @@ class TextTable {
   }
 
  private:
-  static void line(std::ostream& out, const std::string& indent,
-                   const std::vector<std::string>& r, const std::vector<std::size_t>& w) {
+  static void line(std::ostream& out, const std::string& indent, const std::vector<std::string>& r,
+                   const std::vector<std::size_t>& w) {
     std::string s = indent;
     for (std::size_t i = 0; i < r.size(); ++i) {
       s += r[i];
@@ -134,8 +134,8 @@ inline void print_report(std::ostream& out, const GradientSnapshot& s,
   if (std::isfinite(lo) && std::isfinite(hi))
     out << " (bars: log scale, " << detail::sci(lo) << " .. " << detail::sci(hi) << ")";
   out << '\n';
-  detail::TextTable table({"layer", "type", "params", "||grad||", "max|grad|", "||grad||/||W||",
-                           "bar"});
+  detail::TextTable table(
+      {"layer", "type", "params", "||grad||", "max|grad|", "||grad||/||W||", "bar"});
   for (const LayerGradStats& l : s.layers) {
     table.add({detail::layer_label(l.layer), l.type_name, std::to_string(l.size),
                detail::sci(l.grad_norm), detail::sci(l.grad_max_abs), detail::sci(l.ratio),
@@ -210,7 +210,8 @@ inline void print_history(std::ostream& out, const std::vector<GradientSnapshot>
 ///   ||dL/dh_t|| over time (sparklines: log scale, t = 0 on the left)
 ///   layer  dir  steps  ||dh_1||  ||dh_T||  ratio     factor/step back  R^2   verdict    over t
 ///   ---------------------------------------------------------------------------------------
-///   0      0    30     1.1e-09   5.0e-01   2.2e-09   0.50              1.00  vanishing  ▁▁▂▂▃▃▄▄▅▅▆▆▇▇█
+///   0      0    30     1.1e-09   5.0e-01   2.2e-09   0.50              1.00  vanishing
+///   ▁▁▂▂▃▃▄▄▅▅▆▆▇▇█
 /// \endcode
 template <typename T>
 void print_trace(std::ostream& out, const HiddenGradientTrace<T>& trace,
@@ -232,8 +233,8 @@ void print_trace(std::ostream& out, const HiddenGradientTrace<T>& trace,
       std::snprintf(factor, sizeof factor, "%.3g", fit.backward_factor());
       std::snprintf(r2, sizeof r2, "%.2f", fit.r_squared);
     }
-    table.add({std::to_string(s.layer), std::to_string(s.direction),
-               std::to_string(s.norms.size()), detail::sci(run.front()), detail::sci(run.back()),
+    table.add({std::to_string(s.layer), std::to_string(s.direction), std::to_string(s.norms.size()),
+               detail::sci(run.front()), detail::sci(run.back()),
                detail::sci(trace.first_last_ratio(s.layer, s.direction)), factor, r2,
                to_string(v.health), sparkline(s.norms, detail::chart_options(options))});
   }
@@ -252,7 +253,8 @@ std::string format_trace(const HiddenGradientTrace<T>& trace, const ReportOption
 /// dead fractions (percent) with a bar of the saturated share (linear, 0..100%).
 /// \code
 ///   diag::print_activations(std::cout, {{"h1", diag::activation_stats(h1, ActivationKind::Tanh)},
-///                                       {"h2", diag::activation_stats(h2, ActivationKind::ReLU)}});
+///                                       {"h2", diag::activation_stats(h2,
+///                                       ActivationKind::ReLU)}});
 /// \endcode
 inline void print_activations(std::ostream& out,
                               const std::vector<std::pair<std::string, ActivationStats>>& stats,

@@ -2,14 +2,13 @@
 /// \file
 /// Spectral norm and spectral radius of a weight matrix.
 
+#include <Eigen/Eigenvalues>
+#include <Eigen/SVD>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
-
-#include <Eigen/Eigenvalues>
-#include <Eigen/SVD>
 
 #include "gradflow/config.hpp"
 #include "gradflow/core/error.hpp"
@@ -76,7 +75,7 @@ struct PowerIterationOptions {
 
 /// Result of spectral_norm_power_iteration().
 struct PowerIterationResult {
-  double value = 0.0;   ///< estimate of ||W||_2 (from below: |W v| with |v| = 1)
+  double value = 0.0;  ///< estimate of ||W||_2 (from below: |W v| with |v| = 1)
   int iterations = 0;
   bool converged = false;
 };
@@ -86,7 +85,8 @@ struct PowerIterationResult {
 /// Cheaper than spectral_norm() for large matrices (two matrix-vector products per
 /// iteration) and what spectral-norm regularisation uses; spectral_norm() is exact.
 /// \code
-///   auto r = diag::spectral_norm_power_iteration(w, diag::PowerIterationOptions().set_tolerance(1e-8));
+///   auto r = diag::spectral_norm_power_iteration(w,
+///   diag::PowerIterationOptions().set_tolerance(1e-8));
 /// \endcode
 template <typename Derived>
 PowerIterationResult spectral_norm_power_iteration(const Eigen::MatrixBase<Derived>& w,
@@ -135,7 +135,7 @@ PowerIterationResult spectral_norm_power_iteration(const Eigen::MatrixBase<Deriv
 
 /// Both spectral quantities of one (recurrent) weight matrix.
 struct SpectralSummary {
-  double spectral_norm = 0.0;    ///< ||W||_2
+  double spectral_norm = 0.0;                                         ///< ||W||_2
   double spectral_radius = std::numeric_limits<double>::quiet_NaN();  ///< NaN if not square
 };
 

@@ -19,9 +19,12 @@ enum class GradientHealth { Healthy, Vanishing, Exploding };
 /// "healthy", "vanishing", "exploding".
 inline const char* to_string(GradientHealth h) {
   switch (h) {
-    case GradientHealth::Vanishing: return "vanishing";
-    case GradientHealth::Exploding: return "exploding";
-    default: return "healthy";
+    case GradientHealth::Vanishing:
+      return "vanishing";
+    case GradientHealth::Exploding:
+      return "exploding";
+    default:
+      return "healthy";
   }
 }
 
@@ -48,7 +51,7 @@ struct VerdictOptions {
 struct Verdict {
   GradientHealth health = GradientHealth::Healthy;
   double ratio = std::numeric_limits<double>::quiet_NaN();  ///< far / near gradient norm
-  std::string reason;                                        ///< one readable sentence
+  std::string reason;                                       ///< one readable sentence
 
   bool healthy() const { return health == GradientHealth::Healthy; }
   bool vanishing() const { return health == GradientHealth::Vanishing; }
@@ -69,9 +72,7 @@ inline Verdict verdict_from_norms(const std::vector<double>& norms,
                                   const VerdictOptions& options = {},
                                   const std::vector<std::string>& names = {}) {
   Verdict v;
-  auto name = [&](std::size_t i) {
-    return i < names.size() ? names[i] : "#" + std::to_string(i);
-  };
+  auto name = [&](std::size_t i) { return i < names.size() ? names[i] : "#" + std::to_string(i); };
   std::ostringstream why;
   for (std::size_t i = 0; i < norms.size(); ++i) {
     if (!std::isfinite(norms[i])) {

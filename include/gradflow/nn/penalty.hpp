@@ -36,7 +36,7 @@ namespace gradflow::nn {
 template <typename T>
 Var<T> l1_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, double lambda) {
   return gradflow::detail::weight_penalty("l1_penalty", tape, params, lambda,
-                                [](Var<T> p) { return abs(p); });
+                                          [](Var<T> p) { return abs(p); });
 }
 
 /// lambda * sum_p sum_ij p_ij^2 over the chosen parameters (ridge / Tikhonov).
@@ -51,7 +51,7 @@ Var<T> l1_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, doubl
 template <typename T>
 Var<T> l2_penalty(Tape<T>& tape, const std::vector<Parameter<T>*>& params, double lambda) {
   return gradflow::detail::weight_penalty("l2_penalty", tape, params, lambda,
-                                [](Var<T> p) { return square(p); });
+                                          [](Var<T> p) { return square(p); });
 }
 
 }  // namespace gradflow::nn

@@ -30,10 +30,14 @@ Var<T> matmul(Var<T> a, Var<T> b, bool transpose_a = false, bool transpose_b = f
       [&t, a, b, ta, tb](MatrixMap<T> out) {
         auto A = t.value(a);
         auto B = t.value(b);
-        if (!ta && !tb) out.noalias() = A * B;
-        else if (!ta && tb) out.noalias() = A * B.transpose();
-        else if (ta && !tb) out.noalias() = A.transpose() * B;
-        else out.noalias() = A.transpose() * B.transpose();
+        if (!ta && !tb)
+          out.noalias() = A * B;
+        else if (!ta && tb)
+          out.noalias() = A * B.transpose();
+        else if (ta && !tb)
+          out.noalias() = A.transpose() * B;
+        else
+          out.noalias() = A.transpose() * B.transpose();
       },
       [a, b, ta, tb](Tape<T>& tp, Var<T> out) {
         auto G = tp.grad(out);
@@ -41,17 +45,25 @@ Var<T> matmul(Var<T> a, Var<T> b, bool transpose_a = false, bool transpose_b = f
         auto B = tp.value(b);
         if (tp.requires_grad(a)) {
           auto dA = tp.grad(a);
-          if (!ta && !tb) dA.noalias() += G * B.transpose();
-          else if (!ta && tb) dA.noalias() += G * B;
-          else if (ta && !tb) dA.noalias() += B * G.transpose();
-          else dA.noalias() += B.transpose() * G.transpose();
+          if (!ta && !tb)
+            dA.noalias() += G * B.transpose();
+          else if (!ta && tb)
+            dA.noalias() += G * B;
+          else if (ta && !tb)
+            dA.noalias() += B * G.transpose();
+          else
+            dA.noalias() += B.transpose() * G.transpose();
         }
         if (tp.requires_grad(b)) {
           auto dB = tp.grad(b);
-          if (!ta && !tb) dB.noalias() += A.transpose() * G;
-          else if (!ta && tb) dB.noalias() += G.transpose() * A;
-          else if (ta && !tb) dB.noalias() += A * G;
-          else dB.noalias() += G.transpose() * A.transpose();
+          if (!ta && !tb)
+            dB.noalias() += A.transpose() * G;
+          else if (!ta && tb)
+            dB.noalias() += G.transpose() * A;
+          else if (ta && !tb)
+            dB.noalias() += A * G;
+          else
+            dB.noalias() += G.transpose() * A.transpose();
         }
       });
 }

@@ -43,11 +43,10 @@ Var<T> slice_cols(Var<T> a, Index begin, Index count) {
     throw ShapeError("slice_cols: columns [" + std::to_string(begin) + ", " +
                      std::to_string(begin + count) + ") out of range for " +
                      detail::shape_str(a.rows(), a.cols()));
-  return a.tape().apply_view(
-      "slice_cols", a, static_cast<std::size_t>(begin * a.rows()), a.rows(), count,
-      [a, begin, count](Tape<T>& tp, Var<T> out) {
-        tp.grad(a).middleCols(begin, count) += tp.grad(out);
-      });
+  return a.tape().apply_view("slice_cols", a, static_cast<std::size_t>(begin * a.rows()), a.rows(),
+                             count, [a, begin, count](Tape<T>& tp, Var<T> out) {
+                               tp.grad(a).middleCols(begin, count) += tp.grad(out);
+                             });
 }
 
 /// Rows [begin, begin + count) of a (a copy: rows are strided). Backward: the slice of da += g.
@@ -93,8 +92,10 @@ Var<T> concat(const Var<T>* parts, std::size_t count, Axis axis) {
         Index at = 0;
         for (std::size_t i = 0; i < count; ++i) {
           auto v = t.value(first[i]);
-          if (vertical) out.middleRows(at, v.rows()) = v;
-          else out.middleCols(at, v.cols()) = v;
+          if (vertical)
+            out.middleRows(at, v.rows()) = v;
+          else
+            out.middleCols(at, v.cols()) = v;
           at += vertical ? v.rows() : v.cols();
         }
       },
@@ -104,8 +105,10 @@ Var<T> concat(const Var<T>* parts, std::size_t count, Axis axis) {
         tp.for_each_input(out, [&](Var<T> in) {
           const Index n = vertical ? in.rows() : in.cols();
           if (tp.requires_grad(in)) {
-            if (vertical) tp.grad(in) += g.middleRows(at, n);
-            else tp.grad(in) += g.middleCols(at, n);
+            if (vertical)
+              tp.grad(in) += g.middleRows(at, n);
+            else
+              tp.grad(in) += g.middleCols(at, n);
           }
           at += n;
         });

@@ -27,7 +27,8 @@ Var<T> affine(Var<T> x, Var<T> w, Var<T> b) {
 
 /// One Elman step: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).
 template <typename T>
-Var<T> rnn_step(bool relu_act, Var<T> x, Var<T> h, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih, Var<T> b_hh) {
+Var<T> rnn_step(bool relu_act, Var<T> x, Var<T> h, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih,
+                Var<T> b_hh) {
   Var<T> pre = affine(x, w_ih, b_ih) + affine(h, w_hh, b_hh);
   return relu_act ? relu(pre) : tanh(pre);
 }
@@ -96,7 +97,8 @@ class CellBase : public Module<T> {
   CellBase(const CellOptions& options, Index gates, const char* type)
       : options_(options), type_(type) {
     const Index H = options.hidden_size();
-    w_ih_ = &this->register_parameter("weight_ih", Matrix<T>::Zero(gates * H, options.input_size()));
+    w_ih_ =
+        &this->register_parameter("weight_ih", Matrix<T>::Zero(gates * H, options.input_size()));
     w_hh_ = &this->register_parameter("weight_hh", Matrix<T>::Zero(gates * H, H));
     if (options.bias()) {
       b_ih_ = &this->register_parameter("bias_ih", Matrix<T>::Zero(1, gates * H));
@@ -120,7 +122,8 @@ class CellBase : public Module<T> {
     for (Var<T> s : states)
       if (s.rows() != x.rows() || s.cols() != options_.hidden_size())
         throw ShapeError(type_ + ": state " + gradflow::detail::shape_str(s.rows(), s.cols()) +
-                         " must be " + gradflow::detail::shape_str(x.rows(), options_.hidden_size()));
+                         " must be " +
+                         gradflow::detail::shape_str(x.rows(), options_.hidden_size()));
     w_ih = t.param(*w_ih_, "weight_ih");
     w_hh = t.param(*w_hh_, "weight_hh");
     b_ih = b_ih_ ? t.param(*b_ih_, "bias_ih") : Var<T>();
@@ -146,7 +149,8 @@ class RNNCell : public detail::CellBase<T> {
   /// x [B x I], h [B x H] -> h' [B x H].
   Var<T> forward(Var<T> x, Var<T> h) {
     this->prepare(x, {h});
-    return detail::rnn_step(this->options().relu(), x, h, this->w_ih, this->w_hh, this->b_ih, this->b_hh);
+    return detail::rnn_step(this->options().relu(), x, h, this->w_ih, this->w_hh, this->b_ih,
+                            this->b_hh);
   }
 };
 

@@ -5,8 +5,8 @@
 
 #include <cmath>
 #include <map>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gradflow/core/ops/dropout.hpp"
@@ -65,7 +65,8 @@ class RecurrentLayer : public Module<T> {
       throw ArgumentError(type_ + ": input_size, hidden_size and num_layers must be positive");
     if (!(options.dropout() >= 0.0 && options.dropout() < 1.0))
       throw ArgumentError(type_ + ": dropout must be in [0, 1)");
-    if (options.checkpoint_every() < 0) throw ArgumentError(type_ + ": checkpoint_every must be >= 0");
+    if (options.checkpoint_every() < 0)
+      throw ArgumentError(type_ + ": checkpoint_every must be >= 0");
     const Index G = gate_count(kind);
     for (Index l = 0; l < options.num_layers(); ++l) {
       for (Index d = 0; d < directions(); ++d) {
@@ -98,8 +99,10 @@ class RecurrentLayer : public Module<T> {
           init::orthogonal_(block, gen);
           s.w_hh->value().middleRows(g * H, H) = block;
         }
-      if (options_.input_init() == InputInit::XavierUniform) init::xavier_uniform_(s.w_ih->value(), gen);
-      if (options_.input_init() == InputInit::KaimingUniform) init::kaiming_uniform_(s.w_ih->value(), gen);
+      if (options_.input_init() == InputInit::XavierUniform)
+        init::xavier_uniform_(s.w_ih->value(), gen);
+      if (options_.input_init() == InputInit::KaimingUniform)
+        init::kaiming_uniform_(s.w_ih->value(), gen);
       if (options_.forget_bias_one() && kind_ == CellKind::LSTM && s.b_ih != nullptr) {
         s.b_ih->value().middleCols(H, H).setOnes();
         s.b_hh->value().middleCols(H, H).setZero();
@@ -143,10 +146,12 @@ class RecurrentLayer : public Module<T> {
     auto params = this->named_parameters();
     for (auto& [name, p] : params) {
       auto it = weights.find(name);
-      if (it == weights.end()) throw ArgumentError(type_ + ": load_weights: missing '" + name + "'");
+      if (it == weights.end())
+        throw ArgumentError(type_ + ": load_weights: missing '" + name + "'");
       if (it->second.rows() != p->rows() || it->second.cols() != p->cols())
-        throw ShapeError(type_ + ": load_weights: '" + name + "' is " + gradflow::detail::shape_str(it->second) +
-                         " but the layer's is " + gradflow::detail::shape_str(p->rows(), p->cols()));
+        throw ShapeError(type_ + ": load_weights: '" + name + "' is " +
+                         gradflow::detail::shape_str(it->second) + " but the layer's is " +
+                         gradflow::detail::shape_str(p->rows(), p->cols()));
     }
     for (auto& [name, m] : weights) {
       bool known = false;
@@ -191,12 +196,13 @@ class RecurrentLayer : public Module<T> {
     Tape<T>& tape = input.tape();
     const Index H = options_.hidden_size(), L = options_.num_layers(), D = directions();
     if (input.cols() != options_.input_size())
-      throw ShapeError(type_ + ": input " + shape_of(input) + " has " + std::to_string(input.cols()) +
-                       " features per row but the layer expects " +
+      throw ShapeError(type_ + ": input " + shape_of(input) + " has " +
+                       std::to_string(input.cols()) + " features per row but the layer expects " +
                        std::to_string(options_.input_size()));
     if (B <= 0 || input.rows() % B != 0)
-      throw ShapeError(type_ + ": input " + shape_of(input) + " does not hold whole steps of batch " +
-                       std::to_string(B) + " (rows must be T*B)");
+      throw ShapeError(type_ + ": input " + shape_of(input) +
+                       " does not hold whole steps of batch " + std::to_string(B) +
+                       " (rows must be T*B)");
     const Index steps = input.rows() / B;
     const bool lstm = kind_ == CellKind::LSTM;
     const std::string state_shape = gradflow::detail::shape_str(L * D * B, H);
@@ -209,12 +215,12 @@ class RecurrentLayer : public Module<T> {
     const T* len = nullptr;
     if (lengths != nullptr) {
       if (static_cast<Index>(lengths->size()) != B)
-        throw ShapeError(type_ + ": " + std::to_string(lengths->size()) + " lengths for a batch of " +
-                         std::to_string(B));
+        throw ShapeError(type_ + ": " + std::to_string(lengths->size()) +
+                         " lengths for a batch of " + std::to_string(B));
       for (Index v : *lengths)
         if (v <= 0 || v > steps)
-          throw ArgumentError(type_ + ": sequence length " + std::to_string(v) +
-                              " outside [1, " + std::to_string(steps) + "]");
+          throw ArgumentError(type_ + ": sequence length " + std::to_string(v) + " outside [1, " +
+                              std::to_string(steps) + "]");
       // Kept in tape storage: it must live until backward, even if forward runs again.
       MatrixMap<T> stored = tape.scratch(B, 1);
       for (Index b = 0; b < B; ++b) stored(b, 0) = T((*lengths)[static_cast<std::size_t>(b)]);
@@ -223,7 +229,8 @@ class RecurrentLayer : public Module<T> {
     const HiddenGradHook<T>* hook = hook_ ? &hook_ : nullptr;
 
     Var<T> x = options_.batch_first() ? reorder(input, steps, B, true) : input;
-    Var<T> zeros = (!h0.valid() || (lstm && !c0.valid())) ? tape.filled(B, H, T(0), "zero_state") : Var<T>();
+    Var<T> zeros =
+        (!h0.valid() || (lstm && !c0.valid())) ? tape.filled(B, H, T(0), "zero_state") : Var<T>();
     // Members, so that their capacity is kept: a steady-state step allocates nothing.
     std::vector<Var<T>>& h_n = h_n_parts_;
     std::vector<Var<T>>& c_n = c_n_parts_;
@@ -242,7 +249,8 @@ class RecurrentLayer : public Module<T> {
         Var<T> b_ih = s.b_ih ? tape.param(*s.b_ih, "bias_ih") : Var<T>();
         Var<T> b_hh = s.b_hh ? tape.param(*s.b_hh, "bias_hh") : Var<T>();
         if (!use_fused()) {
-          Composed c = composed(x, steps, B, d == 1, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, l, d);
+          Composed c =
+              composed(x, steps, B, d == 1, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, l, d);
           outs[d] = c.output;
           h_n.push_back(c.h);
           if (lstm) c_n.push_back(c.c);
@@ -275,7 +283,8 @@ class RecurrentLayer : public Module<T> {
   // The readable reference: one cell step of core ops per time step. Padded steps keep the
   // state (h = h_prev + m (h_new - h_prev) with m the 0/1 mask) and output m * h_new.
   Composed composed(Var<T> x, Index steps, Index B, bool reverse, Var<T> h, Var<T> c, Var<T> w_ih,
-                    Var<T> w_hh, Var<T> b_ih, Var<T> b_hh, const T* len, Index layer, Index direction) {
+                    Var<T> w_hh, Var<T> b_ih, Var<T> b_hh, const T* len, Index layer,
+                    Index direction) {
     Tape<T>& tape = x.tape();
     std::vector<Var<T>> outputs(static_cast<std::size_t>(steps));
     for (Index k = 0; k < steps; ++k) {
@@ -283,9 +292,14 @@ class RecurrentLayer : public Module<T> {
       Var<T> xt = slice_rows(x, t * B, B);
       Var<T> h_new, c_new;
       switch (kind_) {
-        case CellKind::LSTM: std::tie(h_new, c_new) = detail::lstm_step(xt, h, c, w_ih, w_hh, b_ih, b_hh); break;
-        case CellKind::GRU: h_new = detail::gru_step(options_.reset_after(), xt, h, w_ih, w_hh, b_ih, b_hh); break;
-        default: h_new = detail::rnn_step(kind_ == CellKind::RnnRelu, xt, h, w_ih, w_hh, b_ih, b_hh);
+        case CellKind::LSTM:
+          std::tie(h_new, c_new) = detail::lstm_step(xt, h, c, w_ih, w_hh, b_ih, b_hh);
+          break;
+        case CellKind::GRU:
+          h_new = detail::gru_step(options_.reset_after(), xt, h, w_ih, w_hh, b_ih, b_hh);
+          break;
+        default:
+          h_new = detail::rnn_step(kind_ == CellKind::RnnRelu, xt, h, w_ih, w_hh, b_ih, b_hh);
       }
       Var<T> out = h_new;
       if (len != nullptr) {
@@ -302,7 +316,8 @@ class RecurrentLayer : public Module<T> {
       if (hook_) {
         Index l = layer, d = direction, step = t;
         const HiddenGradHook<T>* hook = &hook_;
-        tape.register_hook(h_new, [hook, l, d, step](ConstMatrixMap<T> g) { (*hook)(l, d, step, g); });
+        tape.register_hook(h_new,
+                           [hook, l, d, step](ConstMatrixMap<T> g) { (*hook)(l, d, step, g); });
       }
       outputs[static_cast<std::size_t>(t)] = out;
       h = h_new;
@@ -313,10 +328,14 @@ class RecurrentLayer : public Module<T> {
 
   const char* op_name() const {
     switch (kind_) {
-      case CellKind::LSTM: return "lstm_fused";
-      case CellKind::GRU: return "gru_fused";
-      case CellKind::RnnRelu: return "rnn_relu_fused";
-      default: return "rnn_tanh_fused";
+      case CellKind::LSTM:
+        return "lstm_fused";
+      case CellKind::GRU:
+        return "gru_fused";
+      case CellKind::RnnRelu:
+        return "rnn_relu_fused";
+      default:
+        return "rnn_tanh_fused";
     }
   }
 
