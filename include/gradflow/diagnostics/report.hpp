@@ -210,8 +210,7 @@ inline void print_history(std::ostream& out, const std::vector<GradientSnapshot>
 ///   ||dL/dh_t|| over time (sparklines: log scale, t = 0 on the left)
 ///   layer  dir  steps  ||dh_1||  ||dh_T||  ratio     factor/step back  R^2   verdict    over t
 ///   ---------------------------------------------------------------------------------------
-///   0      0    30     1.1e-09   5.0e-01   2.2e-09   0.50              1.00  vanishing
-///   ▁▁▂▂▃▃▄▄▅▅▆▆▇▇█
+///   0      0    30     1.1e-09   5.0e-01   2.2e-09   0.50              1.00  vanishing  ▁▂▃▄▅▆▇█
 /// \endcode
 template <typename T>
 void print_trace(std::ostream& out, const HiddenGradientTrace<T>& trace,
@@ -252,9 +251,9 @@ std::string format_trace(const HiddenGradientTrace<T>& trace, const ReportOption
 /// Prints named activation statistics, one row per layer: kind, mean, std, saturated and
 /// dead fractions (percent) with a bar of the saturated share (linear, 0..100%).
 /// \code
-///   diag::print_activations(std::cout, {{"h1", diag::activation_stats(h1, ActivationKind::Tanh)},
-///                                       {"h2", diag::activation_stats(h2,
-///                                       ActivationKind::ReLU)}});
+///   diag::print_activations(
+///       std::cout, {{"h1", diag::activation_stats(h1, ActivationKind::Tanh)},
+///                   {"h2", diag::activation_stats(h2, ActivationKind::ReLU)}});
 /// \endcode
 inline void print_activations(std::ostream& out,
                               const std::vector<std::pair<std::string, ActivationStats>>& stats,

@@ -85,8 +85,8 @@ struct PowerIterationResult {
 /// Cheaper than spectral_norm() for large matrices (two matrix-vector products per
 /// iteration) and what spectral-norm regularisation uses; spectral_norm() is exact.
 /// \code
-///   auto r = diag::spectral_norm_power_iteration(w,
-///   diag::PowerIterationOptions().set_tolerance(1e-8));
+///   auto r = diag::spectral_norm_power_iteration(
+///       w, diag::PowerIterationOptions().set_tolerance(1e-8));
 /// \endcode
 template <typename Derived>
 PowerIterationResult spectral_norm_power_iteration(const Eigen::MatrixBase<Derived>& w,
