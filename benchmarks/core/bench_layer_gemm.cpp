@@ -34,20 +34,28 @@ using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
 
 // res [rows x cols] += A [rows x depth] * rhs, A stored as itself (ColMajor) or as the
 // transpose of a stored [depth x rows] matrix (RowMajor), packed once before timing.
+// `slabs` right-hand sides and results, one product each in turn, as the step loops run:
+// forward takes one slab per step (T), whose result the input projection wrote long before,
+// so it comes from memory; backward's operands, dG_t and dh, were just written (1). Timing
+// forward on one slab over and over (before 2026-12-03's last section) kept its result in
+// cache, and read 200 GFLOP/s for LSTM M where the step loop ran at about 165.
 template <int Order>
-void bm_step(benchmark::State& state, Index rows, Index depth, Index cols) {
+void bm_step(benchmark::State& state, Index rows, Index depth, Index cols, Index slabs) {
   using Packed = gradflow::detail::PackedLhs<float, Order>;
   const Mat stored = Order == Eigen::ColMajor ? Mat::Random(rows, depth) : Mat::Random(depth, rows);
-  const Mat rhs = Mat::Random(depth, cols);
-  Mat res = Mat::Zero(rows, cols);
+  const Mat rhs = Mat::Random(depth, cols * slabs);
+  Mat res = Mat::Zero(rows, cols * slabs);
   Buffer packed_storage(std::size_t(Packed::packed_size(rows, depth, cols)));
   Buffer rhs_buffer(std::size_t(Packed::rhs_buffer_size(rows, depth, cols)));
   Packed packed;
   packed.pack(stored.data(), stored.rows(), rows, depth, cols, packed_storage.data());
+  Index step = 0;
   for (auto _ : state) {
-    packed.multiply_add(rhs.data(), depth, cols, res.data(), rows, rhs_buffer.data());
+    packed.multiply_add(rhs.data() + step * cols * depth, depth, cols,
+                        res.data() + step * cols * rows, rows, rhs_buffer.data());
     benchmark::DoNotOptimize(res.data());
     benchmark::ClobberMemory();
+    step = step + 1 == slabs ? 0 : step + 1;
   }
   set_gemm_gflops(state, rows, depth, cols);
   state.SetLabel(packed.tiled()                                             ? "tiles"
@@ -90,10 +98,10 @@ void register_layer_gemm_benchmarks() {
       for (Index cols : {B, B / 2}) {
         const std::string suffix = "/" + std::to_string(cols);
         benchmark::RegisterBenchmark((prefix + "step_fwd" + suffix).c_str(),
-                                     bm_step<Eigen::ColMajor>, GH, H, cols);
+                                     bm_step<Eigen::ColMajor>, GH, H, cols, c.steps);
         if (g != 2)  // the backward multiplies all gates at once
           benchmark::RegisterBenchmark((prefix + "step_bwd" + suffix).c_str(),
-                                       bm_step<Eigen::RowMajor>, H, GH, cols);
+                                       bm_step<Eigen::RowMajor>, H, GH, cols, 1);
       }
       if (g == 2) continue;  // the whole-sequence products cover every gate
       const std::string suffix = "/" + std::to_string(TB);

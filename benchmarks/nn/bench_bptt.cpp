@@ -27,50 +27,18 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
-#include <memory>
 #include <string>
-
-#ifdef GRADFLOW_USE_BLAS
-#include <omp.h>
-#endif
 
 #include "../common/alloc_counter.hpp"
 #include "../common/configs.hpp"
-#include "gradflow/core/tape.hpp"
-#include "gradflow/nn/recurrent/recurrent.hpp"
+#include "bptt_step.hpp"
 
 namespace {
 
-using gradflow::Matrix;
-using gradflow::Tape;
-using gradflow::Var;
 using gradflow::bench::BpttConfig;
-
-enum class Cell { RnnTanh, Lstm, Gru };
-
-const char* cell_name(Cell c) {
-  switch (c) {
-    case Cell::RnnTanh:
-      return "rnn_tanh";
-    case Cell::Lstm:
-      return "lstm";
-    case Cell::Gru:
-      return "gru";
-  }
-  return "?";
-}
-
-int gates_of(Cell c) {
-  switch (c) {
-    case Cell::RnnTanh:
-      return gradflow::bench::kRnnGates;
-    case Cell::Lstm:
-      return gradflow::bench::kLstmGates;
-    case Cell::Gru:
-      return gradflow::bench::kGruGates;
-  }
-  return 0;
-}
+using gradflow::bench::Cell;
+using gradflow::bench::Layer;
+using gradflow::bench::set_threads;
 
 long peak_rss_bytes() {
   rusage u{};
@@ -85,69 +53,11 @@ long page_faults() {
   return u.ru_minflt;
 }
 
-// ------------------------------------------------------------------ the layers
-
-// nn::RNN / nn::LSTM / nn::GRU, one layer, PyTorch's default initialisation. Fused: the
-// default, one tape node per layer (detail::FusedRecurrence). Not fused
-// (options.fused(false)): the library's composed path, one cell step of core ops per time
-// step.
-template <bool Fused, gradflow::Index CheckpointEvery = 0>
-struct Layer {
-  Layer(Cell c, const BpttConfig& cfg) : module(make(c, cfg)) {}
-
-  static std::unique_ptr<gradflow::nn::RecurrentLayer<float>> make(Cell c, const BpttConfig& cfg) {
-    const auto options = gradflow::nn::RecurrentOptions(cfg.input, cfg.hidden)
-                             .fused(Fused)
-                             .checkpoint_every(CheckpointEvery);
-    switch (c) {
-      case Cell::RnnTanh:
-        return std::make_unique<gradflow::nn::RNN<float>>(options);
-      case Cell::Lstm:
-        return std::make_unique<gradflow::nn::LSTM<float>>(options);
-      case Cell::Gru:
-        return std::make_unique<gradflow::nn::GRU<float>>(options);
-    }
-    return nullptr;
-  }
-
-  // The [(T*B) x H] outputs, time-major.
-  Var<float> forward(Var<float> x, const BpttConfig& cfg) {
-    return module->forward(x, cfg.batch).output;
-  }
-
-  std::unique_ptr<gradflow::nn::RecurrentLayer<float>> module;
-};
-
-// ------------------------------------------------------------------ the driver
-
-// The thread count for Eigen's products, and for the BLAS's with GRADFLOW_USE_BLAS (an
-// OpenMP BLAS such as Debian's libopenblas0-openmp reads omp_get_max_threads()).
-void set_threads(int threads) {
-  Eigen::setNbThreads(threads);
-#ifdef GRADFLOW_USE_BLAS
-  omp_set_num_threads(threads);
-#endif
-}
-
 template <typename Layer>
 void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
   set_threads(threads);
-  Layer layer(cell, cfg);
-  const Matrix<float> x = Matrix<float>::Random(cfg.batch * cfg.steps, cfg.input);
-  // Loss = sum of all outputs (h_n and c_n are not part of it).
-  const Matrix<float> ones = Matrix<float>::Ones(cfg.batch * cfg.steps, cfg.hidden);
-  Tape<float> tape;
-  auto step = [&] {
-    // The batch by reference, as the peers take theirs: no copy into the tape.
-    Var<float> input = tape.variable_view(x, "input");
-    Var<float> out = layer.forward(input, cfg);
-    tape.backward(out, ones);
-    benchmark::DoNotOptimize(tape.grad(input).data());
-  };
-  for (int i = 0; i < 3; ++i) {
-    step();
-    tape.clear();
-  }
+  gradflow::bench::BpttStep<Layer> step(cell, cfg);
+  for (int i = 0; i < 3; ++i) step.run();
   std::size_t nodes = 0;
   // Counted around the step itself: Google Benchmark allocates twice per run of the loop
   // (its own bookkeeping), which read as 1-2 allocations per step at M and L, where a run
@@ -156,18 +66,16 @@ void bm_bptt(benchmark::State& state, Cell cell, BpttConfig cfg, int threads) {
   const long faults = page_faults();
   for (auto _ : state) {
     const auto before = gradflow::bench::malloc_count();
-    step();
-    nodes = tape.size();
-    tape.clear();
+    nodes = step.run();
     allocs += gradflow::bench::malloc_count() - before;
   }
   const double iterations = static_cast<double>(state.iterations());
   state.counters["page_faults_per_step"] = static_cast<double>(page_faults() - faults) / iterations;
   state.counters["allocs_per_step"] = static_cast<double>(allocs) / iterations;
-  state.counters["GFLOPS"] =
-      benchmark::Counter(gradflow::bench::bptt_step_flops(cfg, gates_of(cell)) * 1e-9,
-                         benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["tape_bytes"] = static_cast<double>(tape.capacity_bytes());
+  state.counters["GFLOPS"] = benchmark::Counter(
+      gradflow::bench::bptt_step_flops(cfg, gradflow::bench::gates_of(cell)) * 1e-9,
+      benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tape_bytes"] = static_cast<double>(step.tape.capacity_bytes());
   state.counters["tape_nodes"] = static_cast<double>(nodes);
   state.counters["peak_rss_bytes"] = static_cast<double>(peak_rss_bytes());
   set_threads(1);
@@ -177,10 +85,10 @@ template <typename Layer>
 void register_family(const char* prefix, const char* only_config = nullptr) {
   for (const BpttConfig& cfg : gradflow::bench::kBpttConfigs) {
     if (only_config != nullptr && std::string(cfg.name) != only_config) continue;
-    for (Cell cell : {Cell::RnnTanh, Cell::Lstm, Cell::Gru}) {
+    for (Cell cell : gradflow::bench::kCells) {
       for (int threads : {1, 2}) {
-        const std::string name = std::string(prefix) + "/" + cell_name(cell) + "/" + cfg.name +
-                                 "/" + std::to_string(threads);
+        const std::string name = std::string(prefix) + "/" + gradflow::bench::cell_name(cell) +
+                                 "/" + cfg.name + "/" + std::to_string(threads);
         benchmark::RegisterBenchmark(name.c_str(), bm_bptt<Layer>, cell, cfg, threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
