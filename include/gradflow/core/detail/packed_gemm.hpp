@@ -28,6 +28,33 @@ Index padded(Index n) {
   return (n + per_line - 1) / per_line * per_line;
 }
 
+/// The depth block (kc) at which the packed mr x kc panel of A fills half of an L1 of
+/// `l1_bytes`: the rest is left to the kc x nr panel of the right-hand side and the result.
+/// A multiple of 8, the depth Eigen's kernel unrolls.
+inline Index depth_block_for_l1(Index l1_bytes, Index mr, Index scalar_bytes) {
+  return std::max<Index>(l1_bytes / (2 * mr * scalar_bytes) / 8 * 8, 8);
+}
+
+/// The deepest depth block ProvidedBlocking and PackedLhs's forward product use in AVX-512
+/// builds: depth_block_for_l1() of this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4
+/// sizes kc for AVX-512 as if L1 were 4 times its size (an adjustment its comment says lacks
+/// a rationale), so on the Zen 5 (48 KiB L1) kc grew to 808 at LSTM M's dW shape: an A panel
+/// of 155 KiB. Measured there, 1 thread, the four whole-sequence products of LSTM M and L
+/// (layer_gemm/<cfg>/G4, alternating runs): 164-185 GFLOP/s with Eigen's kc, 180-200 with
+/// kc capped at 128; 64-160 did as well, 256-384 did not. A whole step: 3-9 % faster at M
+/// and L. Other instruction sets keep Eigen's kc (not measured).
+template <typename T>
+Index max_depth_block() {
+#ifdef EIGEN_VECTORIZE_AVX512
+  std::ptrdiff_t l1 = 0, l2 = 0, l3 = 0;
+  Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1, &l2, &l3);
+  return depth_block_for_l1(Index(l1), Index(Eigen::internal::gebp_traits<T, T>::mr),
+                            Index(sizeof(T)));
+#else
+  return std::numeric_limits<Index>::max();
+#endif
+}
+
 /// `res += A * rhs` for a fixed A of [rows x depth], with Eigen's own packing routines and
 /// GEBP kernel, but A packed only once.
 ///
@@ -212,6 +239,14 @@ class PackedLhs {
   static Blocking blocking(Index rows, Index depth, Index cols) {
     Index kc = depth, mc = rows, nc = std::max<Index>(cols, 1);
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
+    // The forward product (A = W_hh) takes kc at most max_depth_block(). With Eigen's kc (all
+    // of H) a 48-row panel of A fills the L1, and the result is a slab of the input projection,
+    // written long before: it comes from memory. Zen 5, 1 thread, W_hh h over 100 fresh result
+    // slabs, each followed by a tanh pass over it: 162 -> 180 GFLOP/s at LSTM M, 177 -> 183 at
+    // L. Whole steps, alternating in one process (median step ratio): lstm 0.97 (M/1), 0.99
+    // (L/1, M/2, L/2), gru 0.99, rnn_tanh 0.98-1.00. Capping the backward product (A = W_hh^T)
+    // too made lstm M/2 and L/2 1-4 % slower, so it keeps Eigen's kc.
+    if (StorageOrder == Eigen::ColMajor) kc = std::min(kc, max_depth_block<T>());
     return {std::max<Index>(kc, 1), std::max<Index>(mc, 1), std::max<Index>(nc, 1)};
   }
 
@@ -254,33 +289,6 @@ class PackedLhs {
   TileShape tiles_{};  // rows 0: Eigen's panels
   const T* packed_ = nullptr;
 };
-
-/// The depth block (kc) at which the packed mr x kc panel of A fills half of an L1 of
-/// `l1_bytes`: the rest is left to the kc x nr panel of the right-hand side and the result.
-/// A multiple of 8, the depth Eigen's kernel unrolls.
-inline Index depth_block_for_l1(Index l1_bytes, Index mr, Index scalar_bytes) {
-  return std::max<Index>(l1_bytes / (2 * mr * scalar_bytes) / 8 * 8, 8);
-}
-
-/// The deepest depth block ProvidedBlocking uses in AVX-512 builds: depth_block_for_l1() of
-/// this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4 sizes kc for AVX-512 as if L1
-/// were 4 times its size (an adjustment its comment says lacks a rationale), so on the Zen 5
-/// (48 KiB L1) kc grew to 808 at LSTM M's dW shape: an A panel of 155 KiB.
-/// Measured there, 1 thread, the four whole-sequence products of LSTM M and L
-/// (layer_gemm/<cfg>/G4, alternating runs): 164-185 GFLOP/s with Eigen's kc, 180-200 with
-/// kc capped at 128; 64-160 did as well, 256-384 did not. A whole step: 3-9 % faster at M
-/// and L. Other instruction sets keep Eigen's kc (not measured).
-template <typename T>
-Index max_depth_block() {
-#ifdef EIGEN_VECTORIZE_AVX512
-  std::ptrdiff_t l1 = 0, l2 = 0, l3 = 0;
-  Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1, &l2, &l3);
-  return depth_block_for_l1(Index(l1), Index(Eigen::internal::gebp_traits<T, T>::mr),
-                            Index(sizeof(T)));
-#else
-  return std::numeric_limits<Index>::max();
-#endif
-}
 
 /// max_depth_block() for a product with a [rows x cols] result. Results smaller than
 /// 128 x 128 keep Eigen's kc: each depth block is little work there for its fixed costs,
