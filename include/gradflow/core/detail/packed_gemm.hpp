@@ -35,10 +35,10 @@ inline Index depth_block_for_l1(Index l1_bytes, Index mr, Index scalar_bytes) {
   return std::max<Index>(l1_bytes / (2 * mr * scalar_bytes) / 8 * 8, 8);
 }
 
-/// The deepest depth block ProvidedBlocking and PackedLhs's forward product use in AVX-512
-/// builds: depth_block_for_l1() of this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4
-/// sizes kc for AVX-512 as if L1 were 4 times its size (an adjustment its comment says lacks
-/// a rationale), so on the Zen 5 (48 KiB L1) kc grew to 808 at LSTM M's dW shape: an A panel
+/// The deepest depth block ProvidedBlocking and PackedLhs use in AVX-512 builds:
+/// depth_block_for_l1() of this CPU's L1, 128 for float on a 48 KiB L1. Eigen 3.4 sizes kc
+/// for AVX-512 as if L1 were 4 times its size (an adjustment its comment says lacks a
+/// rationale), so on the Zen 5 (48 KiB L1) kc grew to 808 at LSTM M's dW shape: an A panel
 /// of 155 KiB. Measured there, 1 thread, the four whole-sequence products of LSTM M and L
 /// (layer_gemm/<cfg>/G4, alternating runs): 164-185 GFLOP/s with Eigen's kc, 180-200 with
 /// kc capped at 128; 64-160 did as well, 256-384 did not. A whole step: 3-9 % faster at M
@@ -239,14 +239,15 @@ class PackedLhs {
   static Blocking blocking(Index rows, Index depth, Index cols) {
     Index kc = depth, mc = rows, nc = std::max<Index>(cols, 1);
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
-    // The forward product (A = W_hh) takes kc at most max_depth_block(). With Eigen's kc (all
-    // of H) a 48-row panel of A fills the L1, and the result is a slab of the input projection,
-    // written long before: it comes from memory. Zen 5, 1 thread, W_hh h over 100 fresh result
-    // slabs, each followed by a tanh pass over it: 162 -> 180 GFLOP/s at LSTM M, 177 -> 183 at
-    // L. Whole steps, alternating in one process (median step ratio): lstm 0.97 (M/1), 0.99
-    // (L/1, M/2, L/2), gru 0.99, rnn_tanh 0.98-1.00. Capping the backward product (A = W_hh^T)
-    // too made lstm M/2 and L/2 1-4 % slower, so it keeps Eigen's kc.
-    if (StorageOrder == Eigen::ColMajor) kc = std::min(kc, max_depth_block<T>());
+    // kc at most max_depth_block(), as in ProvidedBlocking. Forward (A = W_hh): with Eigen's
+    // kc (all of H) a 48-row panel of A fills the L1, and the result is a slab the input
+    // projection wrote long before, so it comes from memory. Zen 5, 1 thread, W_hh h over 100
+    // fresh slabs, each followed by a tanh pass: 162 -> 180 GFLOP/s at LSTM M, 177 -> 183 at
+    // L. Whole steps (benchmarks/ab --lockstep, median of 30 step pairs): forward capped,
+    // lstm 0.976 (M/1), 0.970 (L/1), gru 0.981 (L/1), others 0.97-1.01; the backward
+    // (A = W_hh^T, kc 520-688 before) capped as well, on top: lstm 0.988 (M/1), 0.973 (L/1),
+    // gru 0.986 (L/1), 2 threads 1.004-1.006.
+    kc = std::min(kc, max_depth_block<T>());
     return {std::max<Index>(kc, 1), std::max<Index>(mc, 1), std::max<Index>(nc, 1)};
   }
 
