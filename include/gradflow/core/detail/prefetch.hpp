@@ -19,7 +19,7 @@ template <typename T>
 void prefetch_block(const T* data, Index count) {
   constexpr Index kLine = 64;
   const Index bytes = count * Index(sizeof(T));
-  if (data == nullptr || bytes > kMaxPrefetchBytes) return;
+  if (bytes > kMaxPrefetchBytes) return;
   const char* bytes_begin = reinterpret_cast<const char*>(data);
   for (Index offset = 0; offset < bytes; offset += kLine)
     Eigen::internal::prefetch(bytes_begin + offset);

@@ -119,7 +119,7 @@ struct FusedRecurrence {
   // Whether a step loop over nb batch columns asks the cache for the next step's slab ahead:
   // with few columns a step's product is too short to hide the wait for its result, which
   // the input projection wrote long before. ab --lockstep, Zen 5, new / old: LONG (8 columns,
-  // 4 per thread) 0.963-0.987; with 16 columns, rnn_tanh M/2 1.025 and S 1.01-1.02.
+  // 4 per thread) 0.950-0.999; with 16 columns, rnn_tanh M/2 1.025 and S 1.01-1.02.
   static bool prefetch_next_step(Index nb) { return nb <= 8; }
 
   void forward(Tape<T>& tape, MatrixMap<T> out) const {
