@@ -184,6 +184,44 @@ TEST_CASE("The whole-sequence GEMMs cut the depth so that A's panel fills half o
   CHECK((res.cast<double>() - expected).cwiseAbs().maxCoeff() < 1e-3);
 }
 
+TEST_CASE("A blocking fitted to a smaller buffer asks for no more and adds the same product",
+          "[core][packed_gemm]") {
+  // The fused layers' 2-thread backward runs shallow chunks of the whole-segment GEMMs in
+  // buffers sized for the deep ones; Eigen's mc grows as the depth shrinks.
+  const Index shapes[][3] = {{20, 20, 5}, {80, 40, 10}, {200, 120, 35}, {1024, 512, 160}};
+  for (const auto& s : shapes) {
+    const Index rows = s[0], cols = s[1], depth = s[2];
+    const Matrix<double> a = test::uniform_matrix<double>(rows, depth, 14);
+    const Matrix<double> b = test::uniform_matrix<double>(depth, cols, 15);
+    const Matrix<double> expected = a * b;
+    const Index full = detail::ProvidedBlocking<double>(rows, cols, depth).buffer_size();
+    for (Index capacity : {full, full / 3, Index(200)}) {
+      DYNAMIC_SECTION(rows << " x " << depth << " x " << cols << ", capacity " << capacity) {
+        detail::ProvidedBlocking<double> blocking(rows, cols, depth);
+        blocking.fit(capacity);
+        // Down to one micro-panel each way, which is the floor.
+        const Index floor = detail::ProvidedBlocking<double>::buffer_size_for(
+            blocking.kc(), Eigen::internal::gebp_traits<double, double>::mr,
+            Eigen::internal::gebp_traits<double, double>::nr);
+        CHECK(blocking.buffer_size() <= std::max(capacity, floor));
+        if (capacity == full) CHECK(blocking.buffer_size() == full);
+        detail::Arena arena;
+        Index asked = 0;
+        auto scratch = [&](Index n) {
+          asked = n;
+          return arena.allocate_array<double>(std::size_t(n));
+        };
+        Matrix<double> res = Matrix<double>::Zero(rows, cols);
+        detail::gemm_add<Eigen::ColMajor, Eigen::ColMajor>(rows, cols, depth, a.data(), rows,
+                                                           b.data(), depth, res.data(), rows,
+                                                           scratch, capacity);
+        if (!detail::kUseBlas) CHECK(asked <= std::max(capacity, floor));
+        CHECK((res - expected).cwiseAbs().maxCoeff() < 1e-12);
+      }
+    }
+  }
+}
+
 TEST_CASE("buffer_bound covers every product cut from a shape, capped or not",
           "[core][packed_gemm]") {
   // The fused layers size one packing buffer per thread from the uncut shape, then run each

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -76,14 +77,23 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
     const char* name;
     nn::RecurrentOptions options;
     std::vector<Index> lengths;
+    Index steps = 7;
   };
   // Batch 5 does not split evenly; 20 hidden units make the GEMM row ranges uneven too.
+  // At 2 threads the backward loop runs on one thread while the other takes the gradients
+  // of finished chunks of steps: the long sequences leave it time to take some (which
+  // chunks it takes depends on timing; every way must give the same result).
   const Variant variants[] = {
       {"two layers, bidirectional",
        nn::RecurrentOptions(6, 20).num_layers(2).bidirectional(true),
        {}},
       {"variable lengths", nn::RecurrentOptions(6, 20).bidirectional(true), {7, 2, 5, 7, 1}},
       {"checkpointed, no bias", nn::RecurrentOptions(6, 20).checkpoint_every(3).bias(false), {}},
+      {"61 steps, bidirectional", nn::RecurrentOptions(6, 20).bidirectional(true), {}, 61},
+      {"61 steps, checkpointed every 13, variable lengths",
+       nn::RecurrentOptions(6, 20).checkpoint_every(13),
+       {61, 30, 5, 61, 44},
+       61},
   };
   const nn::CellKind kinds[] = {nn::CellKind::RnnTanh, nn::CellKind::RnnRelu, nn::CellKind::LSTM,
                                 nn::CellKind::GRU};
@@ -96,12 +106,12 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
           test::Run one, many;
           {
             ThreadCount count(1);
-            one = test::run(*layer, 7, 5, true, lengths);
+            one = test::run(*layer, v.steps, 5, true, lengths);
           }
           {
             ThreadCount count(threads);
             REQUIRE(detail::worker_threads() == threads);
-            many = test::run(*layer, 7, 5, true, lengths);
+            many = test::run(*layer, v.steps, 5, true, lengths);
           }
           // Other column groupings in the products may round differently: close, not equal.
           CHECK(test::max_diff(one.output, many.output) < 1e-13);
@@ -113,6 +123,43 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
             CHECK(test::max_diff(one.param_grads[k], many.param_grads[k]) < 1e-12);
         }
       }
+    }
+  }
+}
+
+TEST_CASE("At 2 threads the hidden-gradient hook sees what it sees on one, and may throw",
+          "[recurrent][threads][hook]") {
+#ifndef _OPENMP
+  WARN("built without OpenMP: one thread only, nothing to compare");
+  return;
+#endif
+  // At 2 threads one thread runs the backward loop (and calls the hook) while the other
+  // waits for finished steps: a hook that throws must not leave it waiting.
+  for (nn::CellKind kind : {nn::CellKind::LSTM, nn::CellKind::GRU}) {
+    DYNAMIC_SECTION(test::kind_name(kind)) {
+      auto layer = test::make_layer<double>(kind, nn::RecurrentOptions(4, 20).seed(11));
+      const Matrix<double> input = test::random_matrix<double>(61 * 5, 4, 2);
+      std::map<Index, Matrix<double>> seen[2];
+      for (int threads : {1, 2}) {
+        ThreadCount count(threads);
+        layer->set_hidden_grad_hook(
+            [&seen, threads](Index, Index, Index t, ConstMatrixMap<double> dh) {
+              seen[threads - 1][t] = dh;
+            });
+        Tape<double> tape;
+        test::weighted_loss(tape, layer->forward(tape.constant(input), 5)).backward();
+      }
+      REQUIRE(seen[0].size() == 61);
+      REQUIRE(seen[1].size() == 61);
+      for (auto& [t, dh] : seen[0]) CHECK(test::max_diff(dh, seen[1][t]) < 1e-13);
+
+      ThreadCount count(2);
+      layer->set_hidden_grad_hook([](Index, Index, Index t, ConstMatrixMap<double>) {
+        if (t == 30) throw std::runtime_error("hook stopped at step 30");
+      });
+      Tape<double> tape;
+      Var<double> loss = test::weighted_loss(tape, layer->forward(tape.constant(input), 5));
+      CHECK_THROWS_WITH(loss.backward(), "hook stopped at step 30");
     }
   }
 }

@@ -317,35 +317,47 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_kc = std::min(this->m_kc, max_depth_block<T>(rows, cols));
   }
   /// Floats of buffer the product needs (64-byte aligned; one with the BLAS back-end).
-  Index buffer_size() const { return buffer_for(this->m_kc, this->m_mc, this->m_nc); }
+  Index buffer_size() const { return buffer_size_for(this->m_kc, this->m_mc, this->m_nc); }
+  /// Halves the row or column block (the one with the larger packed block first) until
+  /// buffer_size() is at most `capacity`, or both are one micro-panel. A buffer sized for a
+  /// deep product may not fit a shallow one: Eigen grows mc as kc shrinks (to fill L2).
+  void fit(Index capacity) {
+    using Traits = Eigen::internal::gebp_traits<T, T>;
+    const Index mr = Traits::mr, nr = Traits::nr;
+    while (buffer_size() > capacity && (this->m_mc > mr || this->m_nc > nr)) {
+      Index& block = this->m_mc >= this->m_nc && this->m_mc > mr ? this->m_mc : this->m_nc;
+      const Index step = &block == &this->m_mc ? mr : nr;
+      block = std::max(step, block / 2 / step * step);
+    }
+  }
   /// At least buffer_size() of this product and of every product cut from it (fewer rows or
   /// columns): the size with Eigen's own block sizes, before the depth cap, since a part
   /// with a smaller result may keep Eigen's deeper kc (see max_depth_block(rows, cols)).
   static Index buffer_bound(Index rows, Index cols, Index depth) {
     Index kc = depth, mc = rows, nc = cols;
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
-    return buffer_for(kc, mc, nc);
+    return buffer_size_for(kc, mc, nc);
+  }
+  /// Floats of buffer for blocks of kc x mc (A's) and kc x nc (B's).
+  static Index buffer_size_for(Index kc, Index mc, Index nc) {
+    if constexpr (kUseBlas) return 1;
+    return padded<T>(kc * mc) + padded<T>(kc * nc);
   }
   void use(T* buffer) {
     this->m_blockA = buffer;
     this->m_blockB = buffer + padded<T>(this->m_kc * this->m_mc);
   }
-
- private:
-  // A's block, then B's.
-  static Index buffer_for(Index kc, Index mc, Index nc) {
-    if constexpr (kUseBlas) return 1;
-    return padded<T>(kc * mc) + padded<T>(kc * nc);
-  }
 };
 
 /// res [rows x cols] += lhs [rows x depth] * rhs [depth x cols], single-threaded, with
 /// Eigen's GEMM and packing buffers from `scratch(n)` (a function returning n aligned floats,
-/// e.g. the tape's scratch). `LhsOrder`/`RhsOrder` say how lhs/rhs are stored with their
+/// e.g. the tape's scratch), which asks for at most `capacity` floats (see
+/// ProvidedBlocking::fit). `LhsOrder`/`RhsOrder` say how lhs/rhs are stored with their
 /// strides, so transposes cost nothing. With GRADFLOW_USE_BLAS: the BLAS's GEMM, no scratch.
 template <int LhsOrder, int RhsOrder, typename T, typename Scratch>
 void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_stride, const T* rhs,
-              Index rhs_stride, T* res, Index res_stride, Scratch&& scratch) {
+              Index rhs_stride, T* res, Index res_stride, Scratch&& scratch,
+              Index capacity = std::numeric_limits<Index>::max()) {
   if (rows == 0 || cols == 0 || depth == 0) return;
   if constexpr (kUseBlas) {
     blas_gemm_add<LhsOrder, RhsOrder>(rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res,
@@ -353,6 +365,7 @@ void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_strid
     return;
   }
   ProvidedBlocking<T> blocking(rows, cols, depth);
+  blocking.fit(capacity);
   blocking.use(scratch(blocking.buffer_size()));
   Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
                                                  Eigen::ColMajor, 1>::run(rows, cols, depth, lhs,
@@ -399,11 +412,13 @@ void multiply_packed_block(const RhsAndResult<T, Order>& p, Index i2, Index k2, 
 /// lhs is packed once for both (Eigen's GEMM packs its lhs once per product). The fused
 /// recurrent layers' dW_hh = dG H_prev^T and dW_ih = dG X share dG this way, which saves one
 /// pass of packing over dG per segment (13 MB at LSTM M).
-/// Blocking: ProvidedBlocking for a result of cols = first.cols + second.cols.
+/// Blocking: ProvidedBlocking for a result of cols = first.cols + second.cols, fitted to
+/// `capacity` as in gemm_add().
 template <typename T, int Order1, int Order2, typename Scratch>
 void gemm_add_shared_lhs(Index rows, Index depth, const T* lhs, Index lhs_stride,
                          const RhsAndResult<T, Order1>& first,
-                         const RhsAndResult<T, Order2>& second, Scratch&& scratch) {
+                         const RhsAndResult<T, Order2>& second, Scratch&& scratch,
+                         Index capacity = std::numeric_limits<Index>::max()) {
   if (rows == 0 || depth == 0) return;
   if constexpr (kUseBlas) {
     blas_gemm_add<Eigen::ColMajor, Order1>(rows, first.cols, depth, lhs, lhs_stride, first.rhs,
@@ -419,6 +434,7 @@ void gemm_add_shared_lhs(Index rows, Index depth, const T* lhs, Index lhs_stride
                     typename Traits::LhsPacket4Packing, Eigen::ColMajor>
       pack_lhs;
   ProvidedBlocking<T> blocking(rows, first.cols + second.cols, depth);
+  blocking.fit(capacity);
   blocking.use(scratch(blocking.buffer_size()));
   const Index kc = blocking.kc(), mc = std::min(rows, blocking.mc()), nc = blocking.nc();
   const LhsMapper a(lhs, lhs_stride);

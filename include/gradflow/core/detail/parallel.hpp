@@ -7,6 +7,10 @@
 #include <algorithm>
 #include <exception>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "gradflow/config.hpp"
 
 #ifdef _OPENMP
@@ -14,6 +18,14 @@
 #endif
 
 namespace gradflow::detail {
+
+/// Tells the CPU that the calling thread is spin-waiting (x86's pause), which frees the
+/// core's resources for a sibling thread; nothing elsewhere.
+inline void spin_pause() {
+#if defined(__SSE2__)
+  _mm_pause();
+#endif
+}
 
 /// The threads gradflow's own parallel loops use: Eigen::nbThreads(), i.e. 1 unless the
 /// program is compiled with OpenMP (then OMP_NUM_THREADS or Eigen::setNbThreads decides).

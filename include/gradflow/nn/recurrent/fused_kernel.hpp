@@ -4,6 +4,7 @@
 /// a whole sequence as a single tape node.
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <stdexcept>
 #include <utility>
@@ -44,10 +45,13 @@ namespace detail {
 ///           bias gradients as row sums.
 ///
 /// Threads (worker_threads(), i.e. Eigen's): the samples of a batch never mix inside the
-/// recurrence, so each thread runs the whole step loop, forward and backward, for its own
-/// range of batch columns, with no synchronisation between steps; the whole-segment GEMMs
-/// are cut into row or column ranges, one per thread. Every product is single-threaded
-/// Eigen (or BLAS) code with packing buffers from the tape, so no step allocates.
+/// recurrence, so each thread runs the whole forward step loop for its own range of batch
+/// columns, with no synchronisation between steps; the whole-segment GEMMs are cut into row
+/// or column ranges, one per thread. The backward loop is cut the same way, except at 2
+/// threads: there one thread runs it over the whole batch while the other computes the
+/// weight and input gradients of the steps it has finished (backward_pipelined). Every
+/// product is single-threaded Eigen (or BLAS) code with packing buffers from the tape, so
+/// no step allocates.
 ///
 /// Gradient checkpointing splits the steps into segments of `segment` steps (in processing
 /// order). Only the last segment's activations stay in memory, plus the state entering each
@@ -254,6 +258,19 @@ struct FusedRecurrence {
     }
   }
 
+  // Where the backward pass writes: taken before any parallel loop, since Tape::grad
+  // creates a gradient on first use.
+  struct Grads {
+    T *w_ih, *w_hh, *b_ih, *b_hh, *x;
+  };
+  Grads gradient_pointers(Tape<T>& tape) const {
+    auto grad_or_null = [&tape](Var<T> v) {
+      return tape.requires_grad(v) ? tape.grad(v).data() : nullptr;
+    };
+    return {grad_or_null(w_ih), grad_or_null(w_hh), has_bias ? grad_or_null(b_ih) : nullptr,
+            has_bias ? grad_or_null(b_hh) : nullptr, grad_or_null(x)};
+  }
+
   void backward(Tape<T>& tape, Var<T> out) const {
     const Index H = hidden, B = batch, GH = gates() * H;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
@@ -285,6 +302,10 @@ struct FusedRecurrence {
     for (Index j = segments(); j-- > 0;) {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
+      if (pipelines_backward()) {
+        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
+        continue;
+      }
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
         backward_steps(j, batch_range(p), g_out, w_t, bwd_buffers + p * bwd_stride, dG_data,
                        dGn_data, step_dgh);
@@ -296,11 +317,84 @@ struct FusedRecurrence {
     if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
   }
 
+  // Whether backward runs the step loop over the whole batch on one thread while the other
+  // computes the gradient GEMMs of the steps already done (backward_pipelined). Eigen's
+  // kernel runs faster on more columns (Zen 5, [512 x 512] per-step products: 188-193
+  // GFLOP/s on 64 columns, 147-155 per thread on 32 each), and the whole-sequence GEMMs
+  // no longer wait for the loop. ab --lockstep, new / old, 2 threads: M 0.944-0.978, L
+  // 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %). Two threads
+  // only: with more, all but two would wait for the loop.
+  bool pipelines_backward() const { return threads == 2; }
+
+  // Steps per chunk of gradient GEMMs in backward_pipelined: 160 batch columns (5 steps at
+  // M, 3 at L, 20 at LONG). Against 5 steps everywhere: 8 and 12 steps measured the same at
+  // M and L within 1 %, and 12 was 3 % faster at LONG (8 columns a step), 20 the same as 12.
+  Index pipeline_chunk() const {
+    constexpr Index kColumns = 160;
+    return std::max<Index>(1, (kColumns + batch - 1) / batch);
+  }
+
+  // The segment columns of the steps the backward loop of segment j processes
+  // [first, last)-th (it starts from the segment's last step in processing order).
+  Range processed_columns(Index j, Index first, Index last) const {
+    const Index count = span(j).count, B = batch;
+    if (reverse) return {first * B, (last - first) * B};
+    return {(count - last) * B, (last - first) * B};
+  }
+
+  // Segment j's backward at 2 threads: part 0 runs the step loop over the whole batch (more
+  // columns per product than half the batch each, so a faster kernel), part 1 computes dW,
+  // dX and the bias gradients of each chunk of finished steps meanwhile, and both share what
+  // is left once the loop ends, split by rows as accumulate_weight_grads does.
+  void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
+                          const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
+                          T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
+    const Index count = span(j).count, GH = gates() * hidden;
+    std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
+    std::atomic<bool> loop_done{false};
+    Index taken = 0;  // steps part 1 computed the gradients of
+    const T* X = tape.value(x).data();
+    const T* Wih = tape.value(w_ih).data();
+    gradflow::detail::parallel_parts(2, [&](Index p) {
+      if (p == 0) {
+        // Part 1 waits on loop_done: it is set however the loop ends (a hook may throw).
+        struct Done {
+          std::atomic<bool>& flag;
+          ~Done() { flag.store(true, std::memory_order_release); }
+        } done{loop_done};
+        backward_steps(j, Range{0, batch}, g_out, w_t, bwd_buffer, dG, dGn, step_dgh, &finished);
+        return;
+      }
+      // Loop steps per step of gradient GEMMs, from the last chunk: a chunk is cut short
+      // (or not started) when the loop would end first and leave part 0 waiting for it.
+      double loop_pace = 0;
+      while (taken < count) {
+        Index size = std::min(pipeline_chunk(), count - taken);
+        while (finished.load(std::memory_order_acquire) < taken + size &&
+               !loop_done.load(std::memory_order_acquire))
+          gradflow::detail::spin_pause();
+        if (loop_done.load(std::memory_order_acquire)) break;  // the rest goes to both
+        const Index before = finished.load(std::memory_order_acquire);
+        if (loop_pace > 0) size = std::min(size, Index(double(count - before) / loop_pace));
+        if (size < 1) break;
+        const Index want = taken + size;
+        const Range columns = processed_columns(j, taken, want);
+        weight_grads_of(j, columns, Range{0, GH}, columns, 1, X, Wih, dG, dGn, grads);
+        loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
+        taken = want;
+      }
+    });
+    if (taken < count)
+      accumulate_weight_grads(tape, j, processed_columns(j, taken, count), dG, dGn, grads);
+  }
+
   // The backward step loop of segment j for batch columns `r`: fills their columns of dG
-  // (and dGn) and carries dh (and dc) in their columns of `work`.
+  // (and dGn) and carries dh (and dc) in their columns of `work`. With `progress`, stores
+  // the number of steps done after each step.
   void backward_steps(Index j, Range r, MatrixMap<T> g_out,
                       const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                      T* dG_data, T* dGn_data, T* step_dgh) const {
+                      T* dG_data, T* dGn_data, T* step_dgh,
+                      std::atomic<Index>* progress = nullptr) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
     if (nb == 0) return;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
@@ -406,93 +500,107 @@ struct FusedRecurrence {
         for (Index b = 0; b < nb; ++b)
           if (padded(t, b0 + b)) dh_next.col(b) = dh.col(b);
       std::swap(dh_data, dh_next_data);
+      if (progress != nullptr) progress->store(s.count - i, std::memory_order_release);
     }
     // One copy per segment instead of one swap of contents per step.
     if (dh_data != work + b0 * H) map(work + b0 * H, H, nb) = map(dh_data, H, nb);
   }
 
-  // Where the backward pass writes: taken before any parallel loop, since Tape::grad
-  // creates a gradient on first use.
-  struct Grads {
-    T *w_ih, *w_hh, *b_ih, *b_hh, *x;
-  };
-  Grads gradient_pointers(Tape<T>& tape) const {
-    auto grad_or_null = [&tape](Var<T> v) {
-      return tape.requires_grad(v) ? tape.grad(v).data() : nullptr;
-    };
-    return {grad_or_null(w_ih), grad_or_null(w_hh), has_bias ? grad_or_null(b_ih) : nullptr,
-            has_bias ? grad_or_null(b_hh) : nullptr, grad_or_null(x)};
-  }
-
   // Weight, bias and input gradients of segment j: GEMMs over all of its steps (dW_hh and
   // dW_ih in one pass over dG), each cut into ranges of output rows, one per thread.
-  // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
   void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGn,
                                const Grads& grads) const {
+    accumulate_weight_grads(tape, j, Range{0, span(j).count * batch}, dG, dGn, grads);
+  }
+
+  // The same over the segment's columns `columns` (whole steps) only.
+  void accumulate_weight_grads(Tape<T>& tape, Index j, Range columns, const T* dG, const T* dGn,
+                               const Grads& grads) const {
+    constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
+    const T* X = tape.value(x).data();
+    const T* Wih = tape.value(w_ih).data();
+    gradflow::detail::parallel_parts(threads, [&](Index p) {
+      const Range g = gradflow::detail::split(gates() * hidden, threads, p, align);  // dW rows
+      const Range c = gradflow::detail::split(columns.count, threads, p, align);     // dX rows
+      weight_grads_of(j, columns, g, Range{columns.begin + c.begin, c.count}, p, X, Wih, dG, dGn,
+                      grads);
+    });
+  }
+
+  // Part `part`'s share of the gradients of segment j's columns `columns`: rows `g` of dW_ih,
+  // dW_hh and the biases, and the rows `dx` (segment columns, inside `columns`) of dX.
+  // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
+  void weight_grads_of(Index j, Range columns, Range g, Range dx, Index part, const T* X,
+                       const T* Wih, const T* dG, const T* dGn, const Grads& grads) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
     const Index cols = s.count * B;
     const T* entry = checkpoint(h_ck, j);
-    const T* X = tape.value(x).data() + s.first * B;
-    const T* Wih = tape.value(w_ih).data();
-    // h_prev of the steps after the segment's first: dW_hh += dGh[those] Hs[the steps before]^T,
-    // with dGh the hidden-side gradients (see hidden_side_rows).
-    const Index inner = reverse ? 0 : B, entry_col = reverse ? cols - B : 0;
-    constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
-    gradflow::detail::parallel_parts(threads, [&](Index p) {
-      const Range g = gradflow::detail::split(GH, threads, p, align);    // rows of dW and db
-      const Range c = gradflow::detail::split(cols, threads, p, align);  // rows of dX
-      // dW_ih's rows that dW_hh shares (dGh is dG there, and they come first in g): both
-      // products in one pass, which packs dG once for both; dW_ih's depth is cut where
-      // dW_hh's is (the entry columns).
-      Index shared_rows = 0;
-      if (grads.w_hh != nullptr)
-        hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
-          T* dW = grads.w_hh + row;
-          if (grads.w_ih != nullptr && dGh == dG + row) {
-            using gradflow::detail::RhsAndResult;
-            T* dW_ih = grads.w_ih + row;
-            const RhsAndResult<T, Eigen::RowMajor> main_hh{H, hs + (B - inner) * H, H, dW, GH},
-                entry_hh{H, entry, H, dW, GH};
-            const RhsAndResult<T, Eigen::ColMajor> main_ih{I, X + inner, N, dW_ih, GH},
-                entry_ih{I, X + entry_col, N, dW_ih, GH};
-            gemm_shared(p, count, cols - B, dG + row + inner * GH, main_hh, main_ih);
-            gemm_shared(p, count, B, dG + row + entry_col * GH, entry_hh, entry_ih);
-            shared_rows += count;
-            return;
-          }
-          gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, cols - B, dGh + inner * stride,
-                                                 stride, hs + (B - inner) * H, H, dW, GH);
-          gemm<Eigen::ColMajor, Eigen::RowMajor>(p, count, H, B, dGh + entry_col * stride, stride,
-                                                 entry, H, dW, GH);
-        });
-      const Index ih_begin = g.begin + shared_rows, ih_count = g.count - shared_rows;
-      if (grads.w_ih != nullptr && ih_count > 0)
-        gemm<Eigen::ColMajor, Eigen::ColMajor>(p, ih_count, I, cols, dG + ih_begin, GH, X, N,
-                                               grads.w_ih + ih_begin, GH);
-      if (grads.x != nullptr && c.count > 0)
-        gemm<Eigen::RowMajor, Eigen::ColMajor>(p, c.count, I, GH, dG + c.begin * GH, GH, Wih, GH,
-                                               grads.x + s.first * B + c.begin, N);
-      // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a
-      // stride (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
-      // b_ih and b_hh get the same sums, except GRU's n rows of b_hh (from dGn): one GEMV
-      // over dG serves both. Biases are [1 x GH]: viewed as the column they are in memory.
-      if (g.count == 0 || (grads.b_ih == nullptr && grads.b_hh == nullptr)) return;
-      ConstMatrixMap<T> one(ones, cols, 1);
-      MatrixMap<T> sums = map(bias_grad + g.begin, g.count, 1);
-      sums.noalias() = ConstMatrixMap<T>(dG, GH, cols).middleRows(g.begin, g.count) * one;
-      if (grads.b_ih != nullptr) map(grads.b_ih + g.begin, g.count, 1) += sums;
-      if (grads.b_hh != nullptr)
-        hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
-          MatrixMap<T> b = map(grads.b_hh + row, count, 1);
-          if (dGh == dG + row) {  // rows of dG itself: the sums above
-            b += map(bias_grad + row, count, 1);
-          } else {
-            using Strided = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
-            b.noalias() += Strided(dGh, count, cols, Eigen::OuterStride<>(stride)) * one;
-          }
-        });
-    });
+    X += s.first * B;
+    // The entry step's columns (the segment's first step in processing order) take h_prev
+    // from the checkpoint; the others (`main`) from the hidden states one step before.
+    const Index entry_col = reverse ? cols - B : 0;
+    const bool has_entry = columns.begin <= entry_col && entry_col < columns.begin + columns.count;
+    Range main = columns;
+    if (has_entry) main = {reverse ? columns.begin : B, columns.count - B};
+    const Index prev_offset = reverse ? B : -B;  // h_prev's column, relative to dG's
+    Index shared_rows = 0;
+    if (grads.w_hh != nullptr)
+      hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
+        T* dW = grads.w_hh + row;
+        const T* h_prev = hs + (main.begin + prev_offset) * H;
+        if (grads.w_ih != nullptr && dGh == dG + row) {
+          // dW_ih's rows that dW_hh shares (dGh is dG there, and they come first in g): both
+          // products in one pass, which packs dG once for both.
+          using gradflow::detail::RhsAndResult;
+          T* dW_ih = grads.w_ih + row;
+          const RhsAndResult<T, Eigen::RowMajor> main_hh{H, h_prev, H, dW, GH},
+              entry_hh{H, entry, H, dW, GH};
+          const RhsAndResult<T, Eigen::ColMajor> main_ih{I, X + main.begin, N, dW_ih, GH},
+              entry_ih{I, X + entry_col, N, dW_ih, GH};
+          if (main.count > 0)
+            gemm_shared(part, count, main.count, dG + row + main.begin * GH, main_hh, main_ih);
+          if (has_entry) gemm_shared(part, count, B, dG + row + entry_col * GH, entry_hh, entry_ih);
+          shared_rows += count;
+          return;
+        }
+        gemm<Eigen::ColMajor, Eigen::RowMajor>(
+            part, count, H, main.count, dGh + main.begin * stride, stride, h_prev, H, dW, GH);
+        if (has_entry)
+          gemm<Eigen::ColMajor, Eigen::RowMajor>(part, count, H, B, dGh + entry_col * stride,
+                                                 stride, entry, H, dW, GH);
+      });
+    const Index ih_begin = g.begin + shared_rows, ih_count = g.count - shared_rows;
+    if (grads.w_ih != nullptr && ih_count > 0)
+      gemm<Eigen::ColMajor, Eigen::ColMajor>(part, ih_count, I, columns.count,
+                                             dG + ih_begin + columns.begin * GH, GH,
+                                             X + columns.begin, N, grads.w_ih + ih_begin, GH);
+    if (grads.x != nullptr && dx.count > 0)
+      gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG + dx.begin * GH, GH, Wih, GH,
+                                             grads.x + s.first * B + dx.begin, N);
+    // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a
+    // stride (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
+    // b_ih and b_hh get the same sums, except GRU's n rows of b_hh (from dGn): one GEMV
+    // over dG serves both. Biases are [1 x GH]: viewed as the column they are in memory.
+    if (g.count == 0 || (grads.b_ih == nullptr && grads.b_hh == nullptr)) return;
+    ConstMatrixMap<T> one(ones, columns.count, 1);
+    MatrixMap<T> sums = map(bias_grad + g.begin, g.count, 1);
+    sums.noalias() =
+        ConstMatrixMap<T>(dG + columns.begin * GH, GH, columns.count).middleRows(g.begin, g.count) *
+        one;
+    if (grads.b_ih != nullptr) map(grads.b_ih + g.begin, g.count, 1) += sums;
+    if (grads.b_hh != nullptr)
+      hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
+        MatrixMap<T> b = map(grads.b_hh + row, count, 1);
+        if (dGh == dG + row) {  // rows of dG itself: the sums above
+          b += map(bias_grad + row, count, 1);
+        } else {
+          using Strided = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
+          b.noalias() += Strided(dGh + columns.begin * stride, count, columns.count,
+                                 Eigen::OuterStride<>(stride)) *
+                         one;
+        }
+      });
   }
 
   // Calls fn(row, count, data, stride) for the pieces of rows [rows.begin, rows.end) of a
@@ -519,7 +627,7 @@ struct FusedRecurrence {
             const T* rhs, Index rhs_stride, T* res, Index res_stride) const {
     gradflow::detail::gemm_add<LhsOrder, RhsOrder>(
         rows, cols, depth, lhs, lhs_stride, rhs, rhs_stride, res, res_stride,
-        [this, part](Index size) { return buffer_for(part, size); });
+        [this, part](Index size) { return buffer_for(part, size); }, gemm_capacity);
   }
 
   // Part `part`'s packing buffer, of at least `size` scalars.
@@ -535,11 +643,12 @@ struct FusedRecurrence {
                    const gradflow::detail::RhsAndResult<T, Order2>& second) const {
     gradflow::detail::gemm_add_shared_lhs(
         rows, depth, lhs, gates() * hidden, first, second,
-        [this, part](Index size) { return buffer_for(part, size); });
+        [this, part](Index size) { return buffer_for(part, size); }, gemm_capacity);
   }
 
   // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
-  // uncut: buffer_bound() also bounds every part's).
+  // uncut: buffer_bound() also bounds every part's). The chunks of backward_pipelined are
+  // shallower, and their blocking is fitted to this size (ProvidedBlocking::fit).
   Index gemm_buffer_size() const {
     using Blocking = gradflow::detail::ProvidedBlocking<T>;
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
