@@ -31,6 +31,19 @@ class ThreadCount {
   int saved_;
 };
 
+// Whether the build has OpenMP, i.e. more than one thread to compare with; warns if not.
+bool have_threads() {
+#ifdef _OPENMP
+  return true;
+#else
+  WARN("built without OpenMP: one thread only, nothing to compare");
+  return false;
+#endif
+}
+
+// The cells with the most state per step, where the 2-thread pipelines do the most.
+const nn::CellKind gated_kinds[] = {nn::CellKind::LSTM, nn::CellKind::GRU};
+
 }  // namespace
 
 TEST_CASE("split cuts a range into aligned parts that cover it once", "[recurrent][threads]") {
@@ -69,10 +82,7 @@ TEST_CASE("parallel_parts runs each part once, on its own thread, and rethrows",
 #endif
 
 TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent][threads]") {
-#ifndef _OPENMP
-  WARN("built without OpenMP: one thread only, nothing to compare");
-  return;
-#endif
+  if (!have_threads()) return;
   struct Variant {
     const char* name;
     nn::RecurrentOptions options;
@@ -127,15 +137,45 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
   }
 }
 
+TEST_CASE("At 2 threads without a second thread to run on, the layers still finish, in order",
+          "[recurrent][threads]") {
+  if (!have_threads()) return;
+  // At 2 threads one thread of each pipelined phase waits for the other (forward: the loop
+  // for the projector; backward: the gradients for the loop). Inside a caller's parallel
+  // region, or in a team of one, parallel_parts runs the parts one after the other on the
+  // calling thread: the producer must come first, or the step would never end.
+  for (nn::CellKind kind : gated_kinds) {
+    DYNAMIC_SECTION(test::kind_name(kind)) {
+      auto layer = test::make_layer<double>(
+          kind, nn::RecurrentOptions(6, 20).bidirectional(true).checkpoint_every(13).seed(5));
+      test::Run one, nested, alone;
+      {
+        ThreadCount count(1);
+        one = test::run(*layer, 61, 5, true, nullptr);
+      }
+      ThreadCount count(2);
+#pragma omp parallel num_threads(2)
+#pragma omp single
+      nested = test::run(*layer, 61, 5, true, nullptr);
+#pragma omp parallel num_threads(1)
+      alone = test::run(*layer, 61, 5, true, nullptr);
+      for (const test::Run* run : {&nested, &alone}) {
+        CHECK(test::max_diff(one.output, run->output) < 1e-13);
+        CHECK(test::max_diff(one.grad_x, run->grad_x) < 1e-13);
+        REQUIRE(one.param_grads.size() == run->param_grads.size());
+        for (std::size_t k = 0; k < one.param_grads.size(); ++k)
+          CHECK(test::max_diff(one.param_grads[k], run->param_grads[k]) < 1e-12);
+      }
+    }
+  }
+}
+
 TEST_CASE("At 2 threads the hidden-gradient hook sees what it sees on one, and may throw",
           "[recurrent][threads][hook]") {
-#ifndef _OPENMP
-  WARN("built without OpenMP: one thread only, nothing to compare");
-  return;
-#endif
+  if (!have_threads()) return;
   // At 2 threads one thread runs the backward loop (and calls the hook) while the other
   // waits for finished steps: a hook that throws must not leave it waiting.
-  for (nn::CellKind kind : {nn::CellKind::LSTM, nn::CellKind::GRU}) {
+  for (nn::CellKind kind : gated_kinds) {
     DYNAMIC_SECTION(test::kind_name(kind)) {
       auto layer = test::make_layer<double>(kind, nn::RecurrentOptions(4, 20).seed(11));
       const Matrix<double> input = test::random_matrix<double>(61 * 5, 4, 2);

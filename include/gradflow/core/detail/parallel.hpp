@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <exception>
 
 #if defined(__SSE2__)
@@ -26,6 +27,13 @@ inline void spin_pause() {
   _mm_pause();
 #endif
 }
+
+/// Sets `flag` (release) when it goes out of scope, however the scope ends: a thread that
+/// waits for a partner's flag is released even when the partner throws.
+struct SetOnExit {
+  std::atomic<bool>& flag;
+  ~SetOnExit() { flag.store(true, std::memory_order_release); }
+};
 
 /// The threads gradflow's own parallel loops use: Eigen::nbThreads(), i.e. 1 unless the
 /// program is compiled with OpenMP (then OMP_NUM_THREADS or Eigen::setNbThreads decides).
