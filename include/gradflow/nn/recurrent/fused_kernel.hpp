@@ -176,7 +176,7 @@ struct FusedRecurrence {
       gemm<Eigen::ColMajor, Eigen::RowMajor>(part, GH, r.count, I, Wih, GH, X + r.begin, n(),
                                              A.data(), GH);
     };
-    if (pipelines_forward()) {
+    if (pipelined()) {
       forward_pipelined(j, bhh, out, project);
       return;
     }
@@ -186,9 +186,21 @@ struct FusedRecurrence {
         batch_parts, [&](Index p) { forward_steps(j, batch_range(p), bhh, p, out); });
   }
 
-  // Whether the forward pass runs the step loop over the whole batch on one thread while
-  // the other projects the inputs of the steps ahead of it (forward_pipelined).
-  bool pipelines_forward() const { return threads == 2; }
+  // Whether the two phases of each pass run side by side (forward_pipelined,
+  // backward_pipelined): one thread runs the step loop over the whole batch, the other the
+  // whole-sequence GEMMs of the steps ahead of it (forward) or finished by it (backward).
+  // Eigen's kernel runs faster on more columns (Zen 5, [512 x 512] per-step products:
+  // 188-193 GFLOP/s on 64 columns, 147-155 per thread on 32 each). Two threads only: with
+  // more, all but two would wait for the loop.
+  bool pipelined() const { return threads == 2; }
+
+  // The segment columns of the steps the forward loop of segment j processes
+  // [first, last)-th (the backward loop processes them in the opposite order).
+  Range step_columns(Index j, Index first, Index last) const {
+    const Index count = span(j).count, B = batch;
+    if (reverse) return {(count - last) * B, (last - first) * B};
+    return {first * B, (last - first) * B};
+  }
 
   // Steps in the projection chunk that starts at processed step `first` of `count`: one
   // step first, so that the loop starts early, and halves of what is left at the end, so
@@ -218,8 +230,7 @@ struct FusedRecurrence {
         const gradflow::detail::SetOnExit done{projector_done};
         for (Index first = 0; first < count;) {
           const Index last = first + projection_chunk(first, count);
-          project(Index(0), reverse ? Range{(count - last) * B, (last - first) * B}
-                                    : Range{first * B, (last - first) * B});
+          project(Index(0), step_columns(j, first, last));
           projected.store(last, std::memory_order_release);
           first = last;
         }
@@ -227,13 +238,13 @@ struct FusedRecurrence {
       }
       // Part 0's step-loop buffer: the projector uses only GEMM buffers.
       forward_steps(j, Range{0, B}, bhh, 0, out, [&](Index i) {
-        while (projected.load(std::memory_order_acquire) <= i) {
-          if (projector_done.load(std::memory_order_acquire) &&
-              projected.load(std::memory_order_acquire) <= i)
-            return false;
+        for (;;) {
+          // Read done first: a projection published before it was set is seen after it.
+          const bool done = projector_done.load(std::memory_order_acquire);
+          if (projected.load(std::memory_order_acquire) > i) return true;
+          if (done) return false;
           gradflow::detail::spin_pause();
         }
-        return true;
       });
     });
   }
@@ -370,7 +381,7 @@ struct FusedRecurrence {
     for (Index j = segments(); j-- > 0;) {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
-      if (pipelines_backward()) {
+      if (pipelined()) {
         backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
         continue;
       }
@@ -378,21 +389,12 @@ struct FusedRecurrence {
         backward_steps(j, batch_range(p), g_out, w_t, bwd_buffers + p * bwd_stride, dG_data,
                        dGn_data, step_dgh);
       });
-      accumulate_weight_grads(tape, j, dG_data, dGn_data, grads);
+      accumulate_weight_grads(tape, j, Range{0, span(j).count * B}, dG_data, dGn_data, grads);
     }
 
     if (tape.requires_grad(h0)) tape.grad(h0) += map(work, H, B).transpose();
     if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
   }
-
-  // Whether backward runs the step loop over the whole batch on one thread while the other
-  // computes the gradient GEMMs of the steps already done (backward_pipelined). Eigen's
-  // kernel runs faster on more columns (Zen 5, [512 x 512] per-step products: 188-193
-  // GFLOP/s on 64 columns, 147-155 per thread on 32 each), and the whole-sequence GEMMs
-  // no longer wait for the loop. ab --lockstep, new / old, 2 threads: M 0.944-0.978, L
-  // 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %). Two threads
-  // only: with more, all but two would wait for the loop.
-  bool pipelines_backward() const { return threads == 2; }
 
   // Steps per chunk of gradient GEMMs in backward_pipelined: 160 batch columns (5 steps at
   // M, 3 at L, 20 at LONG). Against 5 steps everywhere: 8 and 12 steps measured the same at
@@ -402,18 +404,12 @@ struct FusedRecurrence {
     return std::max<Index>(1, (kColumns + batch - 1) / batch);
   }
 
-  // The segment columns of the steps the backward loop of segment j processes
-  // [first, last)-th (it starts from the segment's last step in processing order).
-  Range processed_columns(Index j, Index first, Index last) const {
-    const Index count = span(j).count, B = batch;
-    if (reverse) return {first * B, (last - first) * B};
-    return {(count - last) * B, (last - first) * B};
-  }
-
   // Segment j's backward at 2 threads: part 0 runs the step loop over the whole batch (more
   // columns per product than half the batch each, so a faster kernel), part 1 computes dW,
   // dX and the bias gradients of each chunk of finished steps meanwhile, and both share what
-  // is left once the loop ends, split by rows as accumulate_weight_grads does.
+  // is left once the loop ends, split by rows as accumulate_weight_grads does. Against both
+  // phases cut by threads, ab --lockstep (new / old, Zen 5, 30 pairs x 5 restarts): M
+  // 0.944-0.978, L 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
                           T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
@@ -421,8 +417,6 @@ struct FusedRecurrence {
     std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
     std::atomic<bool> loop_done{false};
     Index taken = 0;  // steps part 1 computed the gradients of
-    const T* X = tape.value(x).data();
-    const T* Wih = tape.value(w_ih).data();
     gradflow::detail::parallel_parts(2, [&](Index p) {
       if (p == 0) {
         // Part 1 waits on loop_done: it is set however the loop ends (a hook may throw).
@@ -443,14 +437,14 @@ struct FusedRecurrence {
         if (loop_pace > 0) size = std::min(size, Index(double(count - before) / loop_pace));
         if (size < 1) break;
         const Index want = taken + size;
-        const Range columns = processed_columns(j, taken, want);
-        weight_grads_of(j, columns, Range{0, GH}, columns, 1, X, Wih, dG, dGn, grads);
+        const Range columns = step_columns(j, count - want, count - taken);
+        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads);
         loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
         taken = want;
       }
     });
     if (taken < count)
-      accumulate_weight_grads(tape, j, processed_columns(j, taken, count), dG, dGn, grads);
+      accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads);
   }
 
   // The backward step loop of segment j for batch columns `r`: fills their columns of dG
@@ -571,23 +565,16 @@ struct FusedRecurrence {
     if (dh_data != work + b0 * H) map(work + b0 * H, H, nb) = map(dh_data, H, nb);
   }
 
-  // Weight, bias and input gradients of segment j: GEMMs over all of its steps (dW_hh and
-  // dW_ih in one pass over dG), each cut into ranges of output rows, one per thread.
-  void accumulate_weight_grads(Tape<T>& tape, Index j, const T* dG, const T* dGn,
-                               const Grads& grads) const {
-    accumulate_weight_grads(tape, j, Range{0, span(j).count * batch}, dG, dGn, grads);
-  }
-
-  // The same over the segment's columns `columns` (whole steps) only.
-  void accumulate_weight_grads(Tape<T>& tape, Index j, Range columns, const T* dG, const T* dGn,
-                               const Grads& grads) const {
+  // Weight, bias and input gradients of segment j's columns `columns` (whole steps): GEMMs
+  // over all of them (dW_hh and dW_ih in one pass over dG), each cut into ranges of output
+  // rows, one per thread.
+  void accumulate_weight_grads(const Tape<T>& tape, Index j, Range columns, const T* dG,
+                               const T* dGn, const Grads& grads) const {
     constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
-    const T* X = tape.value(x).data();
-    const T* Wih = tape.value(w_ih).data();
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(gates() * hidden, threads, p, align);  // dW rows
       const Range c = gradflow::detail::split(columns.count, threads, p, align);     // dX rows
-      weight_grads_of(j, columns, g, Range{columns.begin + c.begin, c.count}, p, X, Wih, dG, dGn,
+      weight_grads_of(tape, j, columns, g, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
                       grads);
     });
   }
@@ -595,13 +582,14 @@ struct FusedRecurrence {
   // Part `part`'s share of the gradients of segment j's columns `columns`: rows `g` of dW_ih,
   // dW_hh and the biases, and the rows `dx` (segment columns, inside `columns`) of dX.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
-  void weight_grads_of(Index j, Range columns, Range g, Range dx, Index part, const T* X,
-                       const T* Wih, const T* dG, const T* dGn, const Grads& grads) const {
+  void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range g, Range dx, Index part,
+                       const T* dG, const T* dGn, const Grads& grads) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
     const Index cols = s.count * B;
     const T* entry = checkpoint(h_ck, j);
-    X += s.first * B;
+    const T* X = tape.value(x).data() + s.first * B;
+    const T* Wih = tape.value(w_ih).data();
     // The entry step's columns (the segment's first step in processing order) take h_prev
     // from the checkpoint; the others (`main`) from the hidden states one step before.
     const Index entry_col = reverse ? cols - B : 0;
