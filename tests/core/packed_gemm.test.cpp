@@ -34,6 +34,18 @@ void check_product(Index rows, Index depth, Index cols) {
   const Matrix<T> twice = expected + a * rhs;
   const double tol = std::is_same<T, float>::value ? 1e-4 : 1e-12;
   CHECK((res - twice).cwiseAbs().maxCoeff() <= tol * double(depth));
+
+  // A right-hand side stored transposed (RowMajor), and one narrower than A was packed for:
+  // the forward's input projection, chunk by chunk, on X^T.
+  const Matrix<T> rhs_t = rhs.transpose();
+  const Index narrow = (cols + 1) / 2;
+  Matrix<T> res_t = test::uniform_matrix<T>(rows, cols, 4);
+  const Matrix<T> expected_t = res_t + a * rhs;
+  packed.template multiply_add<Eigen::RowMajor>(rhs_t.data(), rhs_t.rows(), narrow, res_t.data(),
+                                                res_t.rows(), buffer);
+  packed.template multiply_add<Eigen::RowMajor>(rhs_t.data() + narrow, rhs_t.rows(), cols - narrow,
+                                                res_t.data() + narrow * rows, res_t.rows(), buffer);
+  CHECK((res_t - expected_t).cwiseAbs().maxCoeff() <= tol * double(depth));
 }
 
 }  // namespace

@@ -134,21 +134,25 @@ class PackedLhs {
     }
   }
 
-  /// res [rows x cols] (column stride res_stride) += A * rhs [depth x cols] (column stride
-  /// rhs_stride). `rhs_buffer`: rhs_buffer_size() floats, 64-byte aligned.
+  /// res [rows x cols] (column stride res_stride) += A * rhs [depth x cols], rhs stored in
+  /// `RhsOrder` with stride rhs_stride (RowMajor: the transpose of a column-major matrix,
+  /// no copy). `rhs_buffer`: rhs_buffer_size() floats, 64-byte aligned.
+  template <int RhsOrder = Eigen::ColMajor>
   void multiply_add(const T* rhs, Index rhs_stride, Index cols, T* res, Index res_stride,
                     T* rhs_buffer) const {
     if constexpr (kUseBlas) {
       if (tiled()) {
-        multiply_add_tiles(rhs, rhs_stride, cols, res, res_stride);
+        multiply_add_tiles<RhsOrder>(rhs, rhs_stride, cols, res, res_stride);
         return;
       }
       if (prefers_blas(cols)) {
-        blas_gemm_add<StorageOrder, Eigen::ColMajor>(rows_, cols, depth_, a_, stride_, rhs,
-                                                     rhs_stride, res, res_stride);
+        blas_gemm_add<StorageOrder, RhsOrder>(rows_, cols, depth_, a_, stride_, rhs, rhs_stride,
+                                              res, res_stride);
         return;
       }
     }
+    using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, RhsOrder>;
+    using PackRhs = Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, RhsOrder>;
     RhsMapper rhs_map(rhs, rhs_stride);
     ResMapper res_map(res, res_stride);
     PackRhs pack_rhs;
@@ -222,13 +226,11 @@ class PackedLhs {
  private:
   using Traits = Eigen::internal::gebp_traits<T, T>;
   using LhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, StorageOrder>;
-  using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, Eigen::ColMajor>;
   using ResMapper =
       Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
   using PackLhs =
       Eigen::internal::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
                                      typename Traits::LhsPacket4Packing, StorageOrder>;
-  using PackRhs = Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, Eigen::ColMajor>;
   using Gebp =
       Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false>;
 
@@ -276,11 +278,13 @@ class PackedLhs {
   }
 
   // One BLAS call per tile: res rows [i0, i0 + m) += tile * rhs rows [k0, k0 + k).
+  template <int RhsOrder>
   void multiply_add_tiles(const T* rhs, Index rhs_stride, Index cols, T* res,
                           Index res_stride) const {
     for_each_tile([&](Index i0, Index k0, Index m, Index k, Index offset) {
-      blas_gemm_add<Eigen::ColMajor, Eigen::ColMajor>(m, cols, k, packed_ + offset, m, rhs + k0,
-                                                      rhs_stride, res + i0, res_stride);
+      const T* rhs_rows = RhsOrder == Eigen::ColMajor ? rhs + k0 : rhs + k0 * rhs_stride;
+      blas_gemm_add<Eigen::ColMajor, RhsOrder>(m, cols, k, packed_ + offset, m, rhs_rows,
+                                               rhs_stride, res + i0, res_stride);
     });
   }
 

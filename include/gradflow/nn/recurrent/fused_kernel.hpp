@@ -96,7 +96,15 @@ struct FusedRecurrence {
   // bptt/lstm/M/1, and Eigen's own product allocated its packing buffers on the heap).
   // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates{}, w_n{};
-  T* rhs_buffers = nullptr;  // batch_parts buffers of rhs_stride scalars
+  // At 2 threads (pipelined()), W_ih packed once as well: the forward projects a chunk of
+  // steps at a time, and Eigen's product would pack W_ih again for every chunk. The
+  // projecting thread's share of lstm L/2's forward went 42.8 -> 36.9 ms (rnn_tanh 11.3 ->
+  // 9.4); ab --lockstep new / old, Zen 5, 16 pairs x 3: L/2 0.947-0.981, M/2 0.956-0.980,
+  // LONG/2 0.982, S/2 1.00 (60 pairs). The backward's chunked dX the same way (W_ih^T
+  // packed once, dX^T added transposed) measured 1.005-1.017 at L/2: not done.
+  gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
+  T* projection_buffer = nullptr;  // the projecting thread's right-hand side buffer
+  T* rhs_buffers = nullptr;        // batch_parts buffers of rhs_stride scalars
   Index rhs_stride = 0;
   T* gemm_buffers = nullptr;  // threads packing buffers of the whole-segment GEMMs
   Index gemm_capacity = 0;    // the size of one, in scalars
@@ -173,8 +181,12 @@ struct FusedRecurrence {
         A.colwise() = map(bias, GH, 1).col(0);
       else
         A.setZero();
-      gemm<Eigen::ColMajor, Eigen::RowMajor>(part, GH, r.count, I, Wih, GH, X + r.begin, n(),
-                                             A.data(), GH);
+      if (pipelined())  // a chunk of steps on part 0 (see forward_pipelined)
+        w_in.template multiply_add<Eigen::RowMajor>(X + r.begin, n(), r.count, A.data(), GH,
+                                                    projection_buffer);
+      else
+        gemm<Eigen::ColMajor, Eigen::RowMajor>(part, GH, r.count, I, Wih, GH, X + r.begin, n(),
+                                               A.data(), GH);
     };
     if (pipelined()) {
       forward_pipelined(j, bhh, out, project);
@@ -768,6 +780,12 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   op.rhs_stride =
       std::max(P::rhs_buffer_size(gate_rows, H, batch), P::rhs_buffer_size(H, H, batch));
   op.rhs_buffers = tape.scratch(op.rhs_stride, op.batch_parts).data();
+  if (op.pipelined()) {
+    const Index GH = G * H, I = op.input_size(), chunk = op.pipeline_chunk() * batch;
+    op.w_in.pack(tape.value(w_ih).data(), GH, GH, I, chunk,
+                 tape.scratch(P::packed_size(GH, I, chunk), 1).data());
+    op.projection_buffer = tape.scratch(P::rhs_buffer_size(GH, I, chunk), 1).data();
+  }
   op.gemm_capacity = op.gemm_buffer_size();
   op.gemm_buffers = tape.scratch(op.gemm_capacity, op.threads).data();
   if (op.has_bias) {
