@@ -96,13 +96,14 @@ struct FusedRecurrence {
   // bptt/lstm/M/1, and Eigen's own product allocated its packing buffers on the heap).
   // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates{}, w_n{};
-  // At 2 threads (pipelined()), W_ih packed once as well: the forward projects a chunk of
-  // steps at a time, and Eigen's product would pack W_ih again for every chunk. The
-  // projecting thread's share of lstm L/2's forward went 42.8 -> 36.9 ms (rnn_tanh 11.3 ->
-  // 9.4); ab --lockstep new / old, Zen 5, 16 pairs x 3: L/2 0.947-0.981, M/2 0.956-0.980,
-  // LONG/2 0.982, S/2 1.00 (60 pairs); again, 20 pairs x 4: L/2 0.975-0.983, M/2
-  // 0.973-0.992, LONG/2 0.992-1.001. The backward's chunked dX the same way (W_ih^T packed
-  // once, dX^T added transposed) measured 1.005-1.017 at L/2: not done.
+  // At 2 threads (pipelined()), W_ih packed once as well (G*H*I scalars of tape, 4 MB at
+  // LSTM L): the forward projects a chunk of steps at a time, and Eigen's product would
+  // pack W_ih again for every chunk. The projecting thread's share of lstm L/2's forward
+  // went 42.8 -> 36.9 ms (rnn_tanh 11.3 -> 9.4). ab --lockstep new / old, Zen 5, 16 pairs
+  // x 3: L/2 0.947-0.981, M/2 0.956-0.980, LONG/2 0.982, S/2 1.00 (60 pairs); again, 20
+  // pairs x 4: L/2 0.975-0.983, M/2 0.973-0.992, LONG/2 0.992-1.001. The backward's
+  // chunked dX the same way (W_ih^T packed once, dX^T added transposed) measured
+  // 1.005-1.017 at L/2: not done.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
   T* projection_buffer = nullptr;  // the projecting thread's right-hand side buffer
   T* rhs_buffers = nullptr;        // batch_parts buffers of rhs_stride scalars
