@@ -35,6 +35,19 @@ struct SetOnExit {
   ~SetOnExit() { flag.store(true, std::memory_order_release); }
 };
 
+/// Spins until `counter` reaches `target` (returns true) or until `done` is set with the
+/// counter still short of it (false). Both are published with release stores; `done` is
+/// read first, so a count published before `done` was set is seen.
+inline bool wait_for_count(const std::atomic<Index>& counter, Index target,
+                           const std::atomic<bool>& done) {
+  for (;;) {
+    const bool finished = done.load(std::memory_order_acquire);
+    if (counter.load(std::memory_order_acquire) >= target) return true;
+    if (finished) return false;
+    spin_pause();
+  }
+}
+
 /// The threads gradflow's own parallel loops use: Eigen::nbThreads(), i.e. 1 unless the
 /// program is compiled with OpenMP (then OMP_NUM_THREADS or Eigen::setNbThreads decides).
 inline Index worker_threads() { return std::max<Index>(1, Eigen::nbThreads()); }

@@ -5,10 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstddef>
 #include <functional>
 #include <stdexcept>
-#include <type_traits>
 #include <utility>
 
 #include "gradflow/core/detail/packed_gemm.hpp"
@@ -252,23 +250,21 @@ struct FusedRecurrence {
       }
       // Part 0's step-loop buffer: the projector uses only GEMM buffers.
       forward_steps(j, Range{0, B}, bhh, 0, out, [&](Index i) {
-        for (;;) {
-          // Read done first: a projection published before it was set is seen after it.
-          const bool done = projector_done.load(std::memory_order_acquire);
-          if (projected.load(std::memory_order_acquire) > i) return true;
-          if (done) return false;
-          gradflow::detail::spin_pause();
-        }
+        return gradflow::detail::wait_for_count(projected, i + 1, projector_done);
       });
     });
   }
 
-  // The step loop of segment j for batch columns `r` (A holds the input projections, or,
-  // with `ready`, has the i-th processed step's once ready(i) returns; it returns false
-  // when it never will, and the loop stops).
-  template <typename Ready = std::nullptr_t>
+  // forward_steps() without a pipeline: A holds every step's input projection.
+  struct AllProjected {
+    bool operator()(Index) const { return true; }
+  };
+
+  // The step loop of segment j for batch columns `r`. A has the i-th processed step's input
+  // projection once ready(i) returns true; false means it never will, and the loop stops.
+  template <typename Ready = AllProjected>
   void forward_steps(Index j, Range r, const T* bhh, Index part, T* out,
-                     Ready&& ready = nullptr) const {
+                     Ready&& ready = Ready{}) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
     if (nb == 0) return;
     const Span s = span(j);
@@ -278,9 +274,7 @@ struct FusedRecurrence {
     MatrixMap<T> HN = map(hn, kind == CellKind::GRU ? H : 0, cols);
     T* rhs_buffer = rhs_buffers + part * rhs_stride;
     for (Index i = 0; i < s.count; ++i) {
-      if constexpr (!std::is_same_v<std::decay_t<Ready>, std::nullptr_t>) {
-        if (!ready(i)) return;
-      }
+      if (!ready(i)) return;
       const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
       const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
       const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
@@ -443,9 +437,7 @@ struct FusedRecurrence {
       double loop_pace = 0;
       while (taken < count) {
         Index size = std::min(pipeline_chunk(), count - taken);
-        while (finished.load(std::memory_order_acquire) < taken + size &&
-               !loop_done.load(std::memory_order_acquire))
-          gradflow::detail::spin_pause();
+        gradflow::detail::wait_for_count(finished, taken + size, loop_done);
         if (loop_done.load(std::memory_order_acquire)) break;  // the rest goes to both
         const Index before = finished.load(std::memory_order_acquire);
         if (loop_pace > 0) size = std::min(size, Index(double(count - before) / loop_pace));
