@@ -58,18 +58,20 @@ struct Run {
   std::vector<Matrix<double>> param_grads;
 };
 
-// One forward + backward of `layer` on fixed data; h0 (and c0) given when `with_state`.
+// One forward + backward of `layer` on fixed data; h0 (and c0) given when `with_state`, as
+// variables (so with gradients): random, or zeros when `zero_state`.
 inline Run run(nn::RecurrentLayer<double>& layer, Index steps, Index batch, bool with_state,
-               const std::vector<Index>* lengths = nullptr) {
+               const std::vector<Index>* lengths = nullptr, bool zero_state = false) {
   const auto& o = layer.options();
   const Index states = o.num_layers() * (o.bidirectional() ? 2 : 1) * batch;
   Tape<double> tape;
   Var<double> x = tape.variable(random_matrix<double>(steps * batch, o.input_size(), 1));
-  Var<double> h0 =
-      with_state ? tape.variable(random_matrix<double>(states, o.hidden_size(), 2)) : Var<double>();
-  Var<double> c0 = with_state && layer.kind() == nn::CellKind::LSTM
-                       ? tape.variable(random_matrix<double>(states, o.hidden_size(), 3))
-                       : Var<double>();
+  auto state = [&](unsigned seed) {
+    if (zero_state) return tape.variable(Matrix<double>::Zero(states, o.hidden_size()));
+    return tape.variable(random_matrix<double>(states, o.hidden_size(), seed));
+  };
+  Var<double> h0 = with_state ? state(2) : Var<double>();
+  Var<double> c0 = with_state && layer.kind() == nn::CellKind::LSTM ? state(3) : Var<double>();
   auto out = lengths ? layer.forward(x, batch, *lengths, h0, c0) : layer.forward(x, batch, h0, c0);
   layer.zero_grad();
   weighted_loss(tape, out).backward();
