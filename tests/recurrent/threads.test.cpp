@@ -137,54 +137,6 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
   }
 }
 
-TEST_CASE("A zero initial state gives the composed layers' results, with or without dL/dh0",
-          "[recurrent][threads][fused]") {
-  // The fused layers skip the first step's W_hh h0 when h0 is zero, and the last backward
-  // step's W_hh^T dG when nothing asks for dL/dh0. The composed layers skip nothing. With
-  // h0 given as a zero variable, dL/dh0 must still come through that last product.
-  struct Variant {
-    const char* name;
-    nn::RecurrentOptions options;
-    std::vector<Index> lengths;
-  };
-  const Variant variants[] = {
-      {"one layer", nn::RecurrentOptions(3, 4), {}},
-      {"two layers, bidirectional, checkpointed every 2",
-       nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true).checkpoint_every(2),
-       {}},
-      {"variable lengths", nn::RecurrentOptions(3, 4), {5, 2, 4}},
-  };
-  const nn::CellKind kinds[] = {nn::CellKind::RnnTanh, nn::CellKind::RnnRelu, nn::CellKind::LSTM,
-                                nn::CellKind::GRU};
-  for (nn::CellKind kind : kinds) {
-    for (const Variant& v : variants) {
-      for (bool given : {false, true}) {
-        for (int threads : {1, 2}) {
-          DYNAMIC_SECTION(test::kind_name(kind)
-                          << ", " << v.name << ", h0 " << (given ? "a zero variable" : "not given")
-                          << ", " << threads << " threads") {
-            const std::vector<Index>* lengths = v.lengths.empty() ? nullptr : &v.lengths;
-            auto fused = test::make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(7));
-            auto composed = test::make_layer<double>(
-                kind, nn::RecurrentOptions(v.options).seed(7).fused(false));
-            ThreadCount count(threads);
-            const test::Run a = test::run(*fused, 5, 3, given, lengths, true);
-            const test::Run b = test::run(*composed, 5, 3, given, lengths, true);
-            CHECK(test::max_diff(a.output, b.output) < 1e-12);
-            CHECK(test::max_diff(a.h_n, b.h_n) < 1e-12);
-            CHECK(test::max_diff(a.grad_x, b.grad_x) < 1e-12);
-            CHECK(test::max_diff(a.grad_h0, b.grad_h0) < 1e-12);
-            if (given) CHECK(b.grad_h0.cwiseAbs().maxCoeff() > 1e-3);
-            REQUIRE(a.param_grads.size() == b.param_grads.size());
-            for (std::size_t k = 0; k < a.param_grads.size(); ++k)
-              CHECK(test::max_diff(a.param_grads[k], b.param_grads[k]) < 1e-12);
-          }
-        }
-      }
-    }
-  }
-}
-
 TEST_CASE("At 2 threads without a second thread to run on, the layers still finish, in order",
           "[recurrent][threads]") {
   if (!have_threads()) return;
