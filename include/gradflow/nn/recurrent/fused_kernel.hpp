@@ -406,7 +406,8 @@ struct FusedRecurrence {
       accumulate_weight_grads(tape, j, Range{0, span(j).count * B}, dG_data, dGn_data, grads);
     }
 
-    if (tape.requires_grad(h0)) tape.grad(h0) += map(work, H, B).transpose();
+    // h0_grad, not a second query: it also decided whether the last step computed this dh.
+    if (h0_grad) tape.grad(h0) += map(work, H, B).transpose();
     if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
   }
 
