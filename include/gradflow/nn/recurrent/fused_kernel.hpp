@@ -235,51 +235,118 @@ struct FusedRecurrence {
   // Zen 5, 20 pairs x 4 restarts): M 0.960-0.972, L 0.978-0.996, LONG 0.899-0.938, S
   // 0.992-1.007 (60 pairs). The projection and the loop over the whole batch take about
   // as long (lstm M: 12.9 and 12.8 ms a step, the loop waiting 1.0 of them).
+  //
+  // The loop has the gate maths too, so part 0 finishes first (lstm L/2: 37.8 ms against
+  // 45.2). It then offers to help, and the loop hands it the second half of the batch from
+  // its next step on: the samples never mix, so from there each part runs the steps left
+  // over its own columns, as the unpipelined loop does. ab --lockstep new / old, Zen 5, 20
+  // pairs x 3: L/2 0.979-0.984, M/2 0.967-0.977, LONG/2 0.909-0.968, S/2 0.93-0.96.
   template <typename Project>
   void forward_pipelined(Index j, const T* bhh, T* out, Project& project) const {
     const Index count = span(j).count, B = batch;
     std::atomic<Index> projected{0};  // steps whose input projection is in A
     std::atomic<bool> projector_done{false};
+    HandOff hand_off(count);
     gradflow::detail::parallel_parts(2, [&](Index p) {
       if (p == 0) {
-        // The loop waits on projector_done too: it is set however part 0 ends (a GEMM may
-        // throw), and the loop then stops at the first step that has no projection.
-        const gradflow::detail::SetOnExit done{projector_done};
-        for (Index first = 0; first < count;) {
-          const Index last = first + projection_chunk(first, count);
-          project(Index(0), step_columns(j, first, last));
-          projected.store(last, std::memory_order_release);
-          first = last;
+        {
+          // The loop waits on projector_done too: it is set however part 0 ends (a GEMM may
+          // throw), and the loop then stops at the first step that has no projection.
+          const gradflow::detail::SetOnExit done{projector_done};
+          for (Index first = 0; first < count;) {
+            const Index last = first + projection_chunk(first, count);
+            project(Index(0), step_columns(j, first, last));
+            projected.store(last, std::memory_order_release);
+            first = last;
+          }
         }
+        const Index first = hand_off.take();
+        if (first < count) forward_steps(j, batch_range(1), bhh, 1, out, first);
         return;
       }
+      const typename HandOff::Loop loop(hand_off);
       // Part 0's step-loop buffer: the projector uses only GEMM buffers.
-      forward_steps(j, Range{0, B}, bhh, 0, out, [&](Index i) {
+      const Index stop = forward_steps(j, Range{0, B}, bhh, 0, out, 0, [&](Index i) {
+        if (batch_parts == 2 && hand_off.give(i)) return false;
         return gradflow::detail::wait_for_count(projected, i + 1, projector_done);
       });
+      if (stop < count && hand_off.given()) forward_steps(j, batch_range(0), bhh, 0, out, stop);
     });
   }
+
+  // How the forward loop hands half of the batch to the projecting part once that is idle.
+  // The projector offers only if the loop has started: when parallel_parts runs the parts
+  // one after the other, the loop starts after part 0 has returned, and nothing waits.
+  class HandOff {
+   public:
+    explicit HandOff(Index steps) : steps_(steps) {}
+
+    // The projector: the step to start helping at (the segment's step count: none), once
+    // the loop has answered.
+    Index take() {
+      if (!loop_started_.load(std::memory_order_acquire)) return steps_;
+      offered_.store(true, std::memory_order_release);
+      Index first;
+      while ((first = from_.load(std::memory_order_acquire)) == kNotYet)
+        gradflow::detail::spin_pause();
+      return first;
+    }
+    // The loop, before its step i: whether it hands the steps from i on over.
+    bool give(Index i) {
+      if (!offered_.load(std::memory_order_acquire)) return false;
+      from_.store(i, std::memory_order_release);
+      return true;
+    }
+    bool given() const { return from_.load(std::memory_order_relaxed) != kNotYet; }
+
+    // Held by the loop: marks it started, and answers "none" however it ends without
+    // handing over (it finished, or a step threw), so that a waiting projector goes on.
+    class Loop {
+     public:
+      explicit Loop(HandOff& h) : hand_off_(h) {
+        hand_off_.loop_started_.store(true, std::memory_order_release);
+      }
+      ~Loop() {
+        Index expected = kNotYet;
+        hand_off_.from_.compare_exchange_strong(expected, hand_off_.steps_,
+                                                std::memory_order_acq_rel);
+      }
+      Loop(const Loop&) = delete;
+      Loop& operator=(const Loop&) = delete;
+
+     private:
+      HandOff& hand_off_;
+    };
+
+   private:
+    static constexpr Index kNotYet = -1;
+    const Index steps_;
+    std::atomic<bool> loop_started_{false}, offered_{false};
+    std::atomic<Index> from_{kNotYet};  // the first step the projector takes
+  };
 
   // forward_steps() without a pipeline: A holds every step's input projection.
   struct AllProjected {
     bool operator()(Index) const { return true; }
   };
 
-  // The step loop of segment j for batch columns `r`. A has the i-th processed step's input
-  // projection once ready(i) returns true; false means it never will, and the loop stops.
+  // The step loop of segment j for batch columns `r`, from its `first`-th processed step on.
+  // A has the i-th processed step's input projection once ready(i) returns true; false
+  // stops the loop before step i. Returns the step it stopped before (the segment's step
+  // count if none).
   template <typename Ready = AllProjected>
-  void forward_steps(Index j, Range r, const T* bhh, Index part, T* out,
-                     Ready&& ready = Ready{}) const {
+  Index forward_steps(Index j, Range r, const T* bhh, Index part, T* out, Index first = 0,
+                      Ready&& ready = Ready{}) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
-    if (nb == 0) return;
     const Span s = span(j);
+    if (nb == 0) return s.count;
     const Index cols = s.count * B;
     MatrixMap<T> A = map(acts, GH, cols), Hs = map(hs, H, cols);
     MatrixMap<T> C = map(cells, kind == CellKind::LSTM ? H : 0, cols);
     MatrixMap<T> HN = map(hn, kind == CellKind::GRU ? H : 0, cols);
     T* rhs_buffer = rhs_buffers + part * rhs_stride;
-    for (Index i = 0; i < s.count; ++i) {
-      if (!ready(i)) return;
+    for (Index i = first; i < s.count; ++i) {
+      if (!ready(i)) return i;
       const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
       const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
       const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
@@ -349,6 +416,7 @@ struct FusedRecurrence {
             if (padded(t, b0 + b)) MatrixMap<T>(out, n(), H).row(t * B + b0 + b).setZero();
       }
     }
+    return s.count;
   }
 
   // Where the backward pass writes: taken before any parallel loop, since Tape::grad
