@@ -50,7 +50,8 @@ namespace detail {
 /// column ranges, one per thread. At 2 threads the phases are pipelined instead: one
 /// thread runs the step loop over the whole batch (more columns per product, a faster
 /// kernel) while the other projects the inputs of the steps ahead of it (forward) or
-/// computes the weight and input gradients of the steps it has finished (backward). Every
+/// computes the weight and input gradients of the steps it has finished (backward); the
+/// forward's projector, once every step is projected, takes half of the batch. Every
 /// product is single-threaded Eigen (or BLAS) code with packing buffers from the tape, so
 /// no step allocates.
 ///
@@ -260,14 +261,16 @@ struct FusedRecurrence {
             first = last;
           }
         }
-        const Index first = hand_off.take();
+        // The halves are the step loops' batch parts, so there must be two (a hook makes it
+        // one; see fused_recurrence()).
+        const Index first = batch_parts == 2 ? hand_off.take() : count;
         if (first < count) forward_steps(j, batch_range(1), bhh, 1, out, first);
         return;
       }
       const typename HandOff::Loop loop(hand_off);
-      // Part 0's step-loop buffer: the projector uses only GEMM buffers.
+      // Step-loop buffer 0; the projector uses GEMM buffers, then, helping, buffer 1.
       const Index stop = forward_steps(j, Range{0, B}, bhh, 0, out, 0, [&](Index i) {
-        if (batch_parts == 2 && hand_off.give(i)) return false;
+        if (hand_off.give(i)) return false;
         return gradflow::detail::wait_for_count(projected, i + 1, projector_done);
       });
       if (stop < count && hand_off.given()) forward_steps(j, batch_range(0), bhh, 0, out, stop);
