@@ -143,6 +143,34 @@ struct FusedRecurrence {
   // 4 per thread) 0.950-0.999; with 16 columns, rnn_tanh M/2 1.025 and S 1.01-1.02.
   static bool prefetch_next_step(Index nb) { return nb <= 8; }
 
+  // Asks the cache for what the backward's step loop reads at processed step k (the i-th of
+  // segment span s), batch columns [b0, b0 + nb), that the forward wrote long before. The RNN
+  // reads its hidden states there, in cache from the step before; asking for its dG's memory
+  // instead measured 1.5 % slower (rnn_tanh LONG/1). LSTM and GRU: the gate activations,
+  // which dG overwrites (into L1 with few columns, see prefetch_next_step). With more
+  // columns, into L2 (there, into L1 measured 1.003-1.017 slower): the activations, and
+  // LSTM's cells c_t and c_{t-1} or GRU's hn and h_{t-1}. ab --lockstep, Zen 5, new / old,
+  // 60 pairs x 6: lstm M/1 0.985, L/1 0.990, M/2 0.982, L/2 0.998; gru M/1 0.988, L/1 0.987,
+  // M/2 0.985, L/2 0.996. Always inlined, as prefetch_block is.
+  EIGEN_ALWAYS_INLINE void prefetch_backward_step(Span s, Index k, Index i, Index b0,
+                                                  Index nb) const {
+    using gradflow::detail::prefetch_block;
+    using gradflow::detail::PrefetchTo;
+    const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
+    if (!lstm && !gru) return;
+    const Index H = hidden, B = batch, col = (step_at(k) - s.first) * B + b0;
+    if (prefetch_next_step(nb)) {
+      prefetch_block(acts + col * gates() * H, gates() * H * nb);
+      return;
+    }
+    prefetch_block<PrefetchTo::L2>(acts + col * gates() * H, gates() * H * nb);
+    prefetch_block<PrefetchTo::L2>((lstm ? cells : hn) + col * H, H * nb);
+    if (i > 0) {  // the state before step k; step 0 of a segment reads its checkpoint
+      const Index prev_col = (step_at(k - 1) - s.first) * B + b0;
+      prefetch_block<PrefetchTo::L2>((lstm ? cells : hs) + prev_col * H, H * nb);
+    }
+  }
+
   void forward(Tape<T>& tape, MatrixMap<T> out) const {
     const Index H = hidden, B = batch, last_segment = segments() - 1;
     const bool lstm = kind == CellKind::LSTM;
@@ -562,12 +590,7 @@ struct FusedRecurrence {
       const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
       ConstMatrixMap<T> hp(prev_h, H, nb);
       MatrixMap<T> dh = map(dh_data, H, nb), dh_next = map(dh_next_data, H, nb);
-      // The next step's gate activations, which its dG overwrites, as in forward_steps. The
-      // RNN reads its hidden states there, in cache from this step; asking for its dG's
-      // memory instead measured 1.5 % slower (rnn_tanh LONG/1).
-      if (i > 0 && (lstm || gru) && prefetch_next_step(nb))
-        gradflow::detail::prefetch_block(acts + ((step_at(k - 1) - s.first) * B + b0) * GH,
-                                         GH * nb);
+      if (i > 0) prefetch_backward_step(s, k - 1, i - 1, b0, nb);
       if (lengths == nullptr) {
         using gradflow::detail::TransposeMode;
         gradflow::detail::transpose_into<TransposeMode::Add>(g_out.data() + t * B + b0, n(), nb, H,
