@@ -23,8 +23,8 @@ constexpr Index kMaxL2PrefetchBytes = 512 * 1024;
 /// Prefetches the `count` scalars at `data` into the cache `To`, one request per 64-byte
 /// line, when they take at most kMaxPrefetchBytes (L1) or kMaxL2PrefetchBytes (L2);
 /// otherwise does nothing. Always inlined: GCC 12 takes a function that only prefetches for
-/// one without effects and deletes calls to it that it has not inlined yet (the L2 prefetch
-/// below vanished from the step loop that way).
+/// one without effects and deletes calls to it that it has not inlined yet (the backward
+/// step loop's first L2 prefetch vanished from the binary that way).
 template <PrefetchTo To = PrefetchTo::L1, typename T>
 EIGEN_ALWAYS_INLINE void prefetch_block(const T* data, Index count) {
   constexpr Index kLine = 64;
