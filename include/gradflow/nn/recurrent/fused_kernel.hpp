@@ -158,12 +158,12 @@ struct FusedRecurrence {
     using gradflow::detail::PrefetchTo;
     const bool lstm = kind == CellKind::LSTM, gru = kind == CellKind::GRU;
     if (!lstm && !gru) return;
-    const Index H = hidden, B = batch, col = (step_at(k) - s.first) * B + b0;
+    const Index H = hidden, B = batch, GH = gates() * H, col = (step_at(k) - s.first) * B + b0;
     if (prefetch_next_step(nb)) {
-      prefetch_block(acts + col * gates() * H, gates() * H * nb);
+      prefetch_block(acts + col * GH, GH * nb);
       return;
     }
-    prefetch_block<PrefetchTo::L2>(acts + col * gates() * H, gates() * H * nb);
+    prefetch_block<PrefetchTo::L2>(acts + col * GH, GH * nb);
     prefetch_block<PrefetchTo::L2>((lstm ? cells : hn) + col * H, H * nb);
     if (i > 0) {  // the state before step k; step 0 of a segment reads its checkpoint
       const Index prev_col = (step_at(k - 1) - s.first) * B + b0;
