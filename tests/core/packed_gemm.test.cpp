@@ -96,40 +96,62 @@ TEST_CASE("gemm_add adds the product of stored or transposed operands, buffers f
   }
 }
 
-TEST_CASE("gemm_add_shared_lhs adds two products of one lhs, each as gemm_add would",
+TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
           "[core][packed_gemm]") {
-  // rows x depth, then the two products' columns. The first right-hand side is stored
-  // row-major (like H_prev^T), the second column-major (like X). Odd sizes, a depth of
-  // several blocks at a result over 128 x 128 (the AVX-512 depth cap), and an empty product.
-  const Index shapes[][4] = {{1, 1, 1, 1},         {13, 7, 5, 3},       {97, 300, 17, 40},
-                             {256, 900, 256, 128}, {200, 1000, 64, 70}, {30, 20, 0, 9}};
+  // Rows of the first piece, of the other two, depth, then the two products' columns. The
+  // pieces are laid out as GRU's: the first adds to rows [0, rows1) of both results, the
+  // second (another block of the same lhs) to the rest of the second result only, the third
+  // (its own lhs and stride) to the rest of the first result only. The first right-hand side
+  // is stored row-major (like H_prev^T), the second column-major (like X). Odd sizes, a depth
+  // of several blocks at a result over 128 x 128 (the AVX-512 depth cap), an empty product
+  // and an empty piece.
+  const Index shapes[][5] = {{1, 1, 1, 1, 1},        {13, 5, 7, 5, 3},
+                             {97, 50, 300, 17, 40},  {512, 256, 900, 256, 128},
+                             {200, 0, 1000, 64, 70}, {30, 10, 20, 0, 9}};
   for (const auto& s : shapes) {
-    const Index rows = s[0], depth = s[1], cols1 = s[2], cols2 = s[3];
-    DYNAMIC_SECTION(rows << " x " << depth << " times " << cols1 << " and " << cols2
-                         << " columns") {
-      auto check = [&](auto zero, double tol) {
-        using T = decltype(zero);
-        const Matrix<T> a = test::uniform_matrix<T>(rows, depth, 9);
-        const Matrix<T> b1 = test::uniform_matrix<T>(depth, cols1, 10);
-        const Matrix<T> b2 = test::uniform_matrix<T>(depth, cols2, 11);
-        const Matrix<T> b1_stored = b1.transpose();  // b1 row-major
-        const Matrix<T> start1 = test::uniform_matrix<T>(rows, cols1, 12);
-        const Matrix<T> start2 = test::uniform_matrix<T>(rows, cols2, 13);
-        Matrix<T> r1 = start1, r2 = start2;
-        detail::Arena arena;
-        auto scratch = [&arena](Index n) { return arena.allocate_array<T>(std::size_t(n)); };
-        detail::gemm_add_shared_lhs(
-            rows, depth, a.data(), rows,
-            detail::RhsAndResult<T, Eigen::RowMajor>{cols1, b1_stored.data(), cols1, r1.data(),
-                                                     rows},
-            detail::RhsAndResult<T, Eigen::ColMajor>{cols2, b2.data(), depth, r2.data(), rows},
-            scratch);
-        const Matrix<T> expected1 = start1 + a * b1, expected2 = start2 + a * b2;
-        if (cols1 > 0) CHECK((r1 - expected1).cwiseAbs().maxCoeff() <= tol * double(depth));
-        if (cols2 > 0) CHECK((r2 - expected2).cwiseAbs().maxCoeff() <= tol * double(depth));
-      };
-      check(double(0), 1e-15);
-      check(float(0), 1e-6);
+    const Index rows1 = s[0], rows2 = s[1], depth = s[2], cols1 = s[3], cols2 = s[4];
+    const Index rows = rows1 + rows2;
+    // Unlimited, then a buffer small enough to make the blocking shrink (mc, then kc).
+    for (Index capacity : {std::numeric_limits<Index>::max(), Index(8000)}) {
+      DYNAMIC_SECTION(rows1 << " + " << rows2 << " x " << depth << " times " << cols1 << " and "
+                            << cols2 << " columns, capacity " << capacity) {
+        auto check = [&](auto zero, double tol) {
+          using T = decltype(zero);
+          const Matrix<T> a = test::uniform_matrix<T>(rows, depth, 9);
+          const Matrix<T> a3 = test::uniform_matrix<T>(rows2 + 3, depth, 14);  // stride + 3
+          const Matrix<T> b1 = test::uniform_matrix<T>(depth, cols1, 10);
+          const Matrix<T> b2 = test::uniform_matrix<T>(depth, cols2, 11);
+          const Matrix<T> b1_stored = b1.transpose();  // b1 row-major
+          const Matrix<T> start1 = test::uniform_matrix<T>(rows, cols1, 12);
+          const Matrix<T> start2 = test::uniform_matrix<T>(rows, cols2, 13);
+          Matrix<T> r1 = start1, r2 = start2;
+          detail::Arena arena;
+          Index asked = 0;
+          auto scratch = [&](Index n) {
+            asked = n;
+            return arena.allocate_array<T>(std::size_t(n));
+          };
+          const detail::SharedLhs<T> pieces[] = {
+              {a.data(), rows, rows1, 0, true, true},
+              {a.data() + rows1, rows, rows2, rows1, false, true},
+              {a3.data(), rows2 + 3, rows2, rows1, true, false}};
+          detail::gemm_add_shared(
+              depth, pieces, 3,
+              detail::RhsAndResult<T, Eigen::RowMajor>{cols1, b1_stored.data(), cols1, r1.data(),
+                                                       rows},
+              detail::RhsAndResult<T, Eigen::ColMajor>{cols2, b2.data(), depth, r2.data(), rows},
+              scratch, capacity);
+          if (!detail::kUseBlas && capacity < std::numeric_limits<Index>::max() && depth > 8)
+            CHECK(asked <= capacity);
+          Matrix<T> a_first(rows, depth);  // the lhs each result's rows saw
+          a_first << a.topRows(rows1), a3.topRows(rows2);
+          const Matrix<T> expected1 = start1 + a_first * b1, expected2 = start2 + a * b2;
+          if (cols1 > 0) CHECK((r1 - expected1).cwiseAbs().maxCoeff() <= tol * double(depth));
+          if (cols2 > 0) CHECK((r2 - expected2).cwiseAbs().maxCoeff() <= tol * double(depth));
+        };
+        check(double(0), 1e-15);
+        check(float(0), 1e-6);
+      }
     }
   }
 }
@@ -251,4 +273,26 @@ TEST_CASE("buffer_bound covers every product cut from a shape, capped or not",
         INFO(s[0] << " x " << s[1] << " x " << s[2] << ", part " << rows << " x " << cols);
         CHECK(Blocking(rows, cols, s[2]).buffer_size() <= Blocking::buffer_bound(s[0], s[1], s[2]));
       }
+}
+
+TEST_CASE("SharedBlocking::bound covers every row range of a shape, unfitted",
+          "[core][packed_gemm]") {
+  // gemm_add_shared's buffer in the fused layers is sized from the uncut weight gradients
+  // (GH rows, H and I columns); each thread takes a row range, and GRU's pieces are 2H and H
+  // rows: none of them may need to shrink its blocking to fit.
+  const Index shapes[][4] = {{256, 64, 64, 800},   {1024, 256, 256, 3200}, {768, 256, 256, 3200},
+                             {192, 64, 64, 800},   {512, 128, 128, 8000},  {2048, 512, 512, 3200},
+                             {1536, 512, 512, 64}, {384, 128, 128, 300}};
+  using Blocking = detail::SharedBlocking<float>;
+  for (const auto& s : shapes)
+    for (Index parts : {1, 2, 3, 4, 6}) {
+      const Index rows = (s[0] + parts - 1) / parts;
+      INFO(s[0] << " x (" << s[1] << " + " << s[2] << ") x " << s[3] << ", " << rows << " rows");
+      const Index bound = Blocking::bound(s[0], s[1], s[2], s[3]);
+      const Blocking fitted(rows, s[1], s[2], s[3], bound), unfitted(rows, s[1], s[2], s[3]);
+      CHECK(unfitted.size(s[1], s[2]) <= bound);
+      CHECK(bound % detail::padded<float>(1) == 0);  // per-thread buffers stay aligned
+      CHECK(fitted.mc == unfitted.mc);
+      CHECK(fitted.kc == unfitted.kc);
+    }
 }

@@ -71,6 +71,41 @@ TEST_CASE("The fused layers agree with the composed core-op layers to 1e-12",
   }
 }
 
+TEST_CASE("Frozen input or recurrent weights leave the fused layers' other gradients as they were",
+          "[recurrent][fused]") {
+  // The weight gradients share one pass over dG (and GRU's dGn); with one of the two weights
+  // frozen, that pass makes only the other product.
+  const char* frozen_names[] = {"weight_ih", "weight_hh"};
+  for (nn::CellKind kind : kKinds) {
+    for (const char* frozen : frozen_names) {
+      for (Index every : {0, 2}) {
+        DYNAMIC_SECTION(test::kind_name(kind)
+                        << ", " << frozen << " frozen, checkpoint every " << every) {
+          const auto options = nn::RecurrentOptions(3, 4).num_layers(2).checkpoint_every(every);
+          auto layer = make_layer<double>(kind, nn::RecurrentOptions(options).seed(17));
+          const Run all = run(*layer, 5, 3, true);
+          std::vector<bool> is_frozen;
+          for (auto& [name, p] : layer->named_parameters()) {
+            is_frozen.push_back(name.rfind(frozen, 0) == 0);
+            p->set_requires_grad(!is_frozen.back());
+          }
+          const Run some = run(*layer, 5, 3, true);
+          CHECK(max_diff(all.grad_x, some.grad_x) < 1e-14);
+          CHECK(max_diff(all.grad_h0, some.grad_h0) < 1e-14);
+          REQUIRE(all.param_grads.size() == some.param_grads.size());
+          for (std::size_t k = 0; k < all.param_grads.size(); ++k) {
+            INFO("parameter " << k << (is_frozen[k] ? ", frozen" : ""));
+            if (is_frozen[k])
+              CHECK(some.param_grads[k].cwiseAbs().maxCoeff() == 0.0);
+            else
+              CHECK(max_diff(all.param_grads[k], some.param_grads[k]) < 1e-14);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("Gradient checkpointing gives the gradients of the full-memory pass",
           "[recurrent][checkpoint]") {
   struct Variant {

@@ -379,8 +379,8 @@ void gemm_add(Index rows, Index cols, Index depth, const T* lhs, Index lhs_strid
                                                                           blocking);
 }
 
-/// One product of gemm_add_shared_lhs(): res [rows x cols] (column stride res_stride) +=
-/// lhs * rhs [depth x cols], rhs stored in `Order` with stride rhs_stride.
+/// One product of gemm_add_shared(): res [rows x cols] (column stride res_stride) +=
+/// lhs * rhs [depth x cols], rhs stored in `Order` with stride rhs_stride. cols 0: none.
 template <typename T, int Order>
 struct RhsAndResult {
   Index cols;
@@ -390,45 +390,130 @@ struct RhsAndResult {
   Index res_stride;
 };
 
-namespace shared_lhs {
-// p.res rows [i2, i2 + m) += the packed lhs block (those rows, depth [k2, k2 + k)) times
-// p.rhs's depth rows [k2, k2 + k), one column panel of at most nc at a time.
+/// A left-hand side of gemm_add_shared(): lhs [rows x depth], column-major with stride
+/// lhs_stride, which adds lhs * rhs to rows [res_row, res_row + rows) of the products it
+/// takes part in (`first`, `second`).
+template <typename T>
+struct SharedLhs {
+  const T* lhs;
+  Index lhs_stride;
+  Index rows;
+  Index res_row;
+  bool first, second;
+};
+
+namespace shared_gemm {
+// Floats of gemm_add_shared()'s buffer: an lhs block of kc x mc, and both right-hand sides'
+// kc rows whole, in column panels of at most nc, each block on whole lines (see padded()),
+// so that buffers cut from one allocation one after the other stay aligned.
+template <typename T>
+Index buffer_size(Index kc, Index mc, Index nc, Index cols1, Index cols2) {
+  auto panels = [&](Index cols) {
+    const Index whole = cols / nc, rest = cols - whole * nc;
+    return whole * padded<T>(kc * nc) + padded<T>(kc * rest);
+  };
+  return padded<T>(kc * mc) + panels(cols1) + panels(cols2);
+}
+
+// Packs kc rows (from k2) of p.rhs, in column panels of at most nc, at `block`; returns the
+// end of what it wrote.
 template <typename T, int Order>
-void multiply_packed_block(const RhsAndResult<T, Order>& p, Index i2, Index k2, Index m, Index k,
-                           Index nc, const T* block_a, T* block_b) {
+T* pack_rhs_rows(const RhsAndResult<T, Order>& p, Index k2, Index kc, Index nc, T* block) {
+  namespace ei = Eigen::internal;
+  using RhsMapper = ei::const_blas_data_mapper<T, Index, Order>;
+  ei::gemm_pack_rhs<T, Index, RhsMapper, ei::gebp_traits<T, T>::nr, Order> pack_rhs;
+  const RhsMapper rhs(p.rhs, p.rhs_stride);
+  for (Index j2 = 0; j2 < p.cols; j2 += nc) {
+    const Index n = std::min(nc, p.cols - j2);
+    pack_rhs(block, rhs.getSubMapper(k2, j2), kc, n);
+    block += padded<T>(kc * n);
+  }
+  return block;
+}
+
+// p.res rows [row, row + m) += the packed lhs block [m x kc] times the packed rhs panels.
+template <typename T, int Order>
+void multiply_panels(const RhsAndResult<T, Order>& p, Index row, Index m, Index kc, Index nc,
+                     const T* block_a, const T* block_b) {
   namespace ei = Eigen::internal;
   using Traits = ei::gebp_traits<T, T>;
-  using RhsMapper = ei::const_blas_data_mapper<T, Index, Order>;
   using ResMapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  ei::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, Order> pack_rhs;
   ei::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
-  const RhsMapper rhs(p.rhs, p.rhs_stride);
   const ResMapper res(p.res, p.res_stride);
   for (Index j2 = 0; j2 < p.cols; j2 += nc) {
     const Index n = std::min(nc, p.cols - j2);
-    pack_rhs(block_b, rhs.getSubMapper(k2, j2), k, n);
-    gebp(res.getSubMapper(i2, j2), block_a, block_b, m, k, n, T(1));
+    gebp(res.getSubMapper(row, j2), block_a, block_b, m, kc, n, T(1));
+    block_b += padded<T>(kc * n);
   }
 }
-}  // namespace shared_lhs
+}  // namespace shared_gemm
 
-/// gemm_add() of two products with the same column-major lhs [rows x depth]: each block of
-/// lhs is packed once for both (Eigen's GEMM packs its lhs once per product). The fused
-/// recurrent layers' dW_hh = dG H_prev^T and dW_ih = dG X share dG this way, which saves one
-/// pass of packing over dG per segment (13 MB at LSTM M).
-/// Blocking: ProvidedBlocking for a result of cols = first.cols + second.cols, fitted to
-/// `capacity` as in gemm_add().
+/// Eigen's blocking of gemm_add_shared() for products of up to `rows` rows, `cols1` and
+/// `cols2` columns and `depth`, fitted to `capacity` floats of buffer: mc halved (down to one
+/// micro-panel), then kc, until it fits.
+template <typename T>
+struct SharedBlocking {
+  Index kc, mc, nc;
+  SharedBlocking(Index rows, Index cols1, Index cols2, Index depth,
+                 Index capacity = std::numeric_limits<Index>::max()) {
+    const ProvidedBlocking<T> b(rows, cols1 + cols2, depth);
+    kc = b.kc();
+    mc = std::min(rows, b.mc());
+    nc = b.nc();
+    const Index mr = Eigen::internal::gebp_traits<T, T>::mr;
+    while (size(cols1, cols2) > capacity && (mc > mr || kc > 8)) {
+      if (mc > mr)
+        mc = std::max(mr, mc / 2 / mr * mr);
+      else
+        kc = std::max<Index>(8, kc / 2 / 8 * 8);
+    }
+  }
+  Index size(Index cols1, Index cols2) const {
+    if constexpr (kUseBlas) return 1;
+    return shared_gemm::buffer_size<T>(kc, mc, nc, cols1, cols2);
+  }
+  /// At least size() of this shape's blocking and of every product cut from it (fewer rows),
+  /// as ProvidedBlocking::buffer_bound: with Eigen's kc, before the depth cap.
+  static Index bound(Index rows, Index cols1, Index cols2, Index depth) {
+    if constexpr (kUseBlas) return 1;
+    Index kc = depth, mc = rows, nc = cols1 + cols2;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index(1));
+    return shared_gemm::buffer_size<T>(kc, std::min(rows, mc), nc, cols1, cols2);
+  }
+};
+
+/// Several products of the same depth that share two right-hand sides: for each lhs piece,
+/// first.res += lhs * first.rhs and/or second.res += lhs * second.rhs (see SharedLhs), on
+/// this thread, with Eigen's packing routines and kernel. Every operand block is packed once
+/// however many products read it: per depth block, both right-hand sides are packed whole,
+/// then each piece a row block at a time. The fused recurrent layers' weight gradients take
+/// dW_ih = dG X and dW_hh = dG H_prev^T this way, GRU's n rows of dW_hh from dGn instead of
+/// dG (so X and H_prev are packed once for GRU too, and dG once for both products). GRU's
+/// n rows took two more products before, which packed X and H_prev again (1.1 % of gru
+/// M/1 by perf); ab --lockstep new / old, Zen 5, 60 pairs x 6: gru M/1 0.989, M/2 0.990,
+/// LONG/1 0.981, L/1 1.003, L/2 0.997; LSTM and RNN, whose products are the same as
+/// before, 0.996-1.003.
+/// Buffers from `scratch(n)` as gemm_add(), fitted to `capacity` (see SharedBlocking).
 template <typename T, int Order1, int Order2, typename Scratch>
-void gemm_add_shared_lhs(Index rows, Index depth, const T* lhs, Index lhs_stride,
-                         const RhsAndResult<T, Order1>& first,
-                         const RhsAndResult<T, Order2>& second, Scratch&& scratch,
-                         Index capacity = std::numeric_limits<Index>::max()) {
-  if (rows == 0 || depth == 0) return;
+void gemm_add_shared(Index depth, const SharedLhs<T>* pieces, Index piece_count,
+                     const RhsAndResult<T, Order1>& first, const RhsAndResult<T, Order2>& second,
+                     Scratch&& scratch, Index capacity = std::numeric_limits<Index>::max()) {
+  if (depth == 0) return;
+  auto takes_first = [&](const SharedLhs<T>& p) { return p.first && first.cols > 0; };
+  auto takes_second = [&](const SharedLhs<T>& p) { return p.second && second.cols > 0; };
   if constexpr (kUseBlas) {
-    blas_gemm_add<Eigen::ColMajor, Order1>(rows, first.cols, depth, lhs, lhs_stride, first.rhs,
-                                           first.rhs_stride, first.res, first.res_stride);
-    blas_gemm_add<Eigen::ColMajor, Order2>(rows, second.cols, depth, lhs, lhs_stride, second.rhs,
-                                           second.rhs_stride, second.res, second.res_stride);
+    for (Index i = 0; i < piece_count; ++i) {
+      const SharedLhs<T>& p = pieces[i];
+      if (p.rows == 0) continue;
+      if (takes_first(p))
+        blas_gemm_add<Eigen::ColMajor, Order1>(p.rows, first.cols, depth, p.lhs, p.lhs_stride,
+                                               first.rhs, first.rhs_stride, first.res + p.res_row,
+                                               first.res_stride);
+      if (takes_second(p))
+        blas_gemm_add<Eigen::ColMajor, Order2>(p.rows, second.cols, depth, p.lhs, p.lhs_stride,
+                                               second.rhs, second.rhs_stride,
+                                               second.res + p.res_row, second.res_stride);
+    }
     return;
   }
   namespace ei = Eigen::internal;
@@ -437,20 +522,29 @@ void gemm_add_shared_lhs(Index rows, Index depth, const T* lhs, Index lhs_stride
   ei::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
                     typename Traits::LhsPacket4Packing, Eigen::ColMajor>
       pack_lhs;
-  ProvidedBlocking<T> blocking(rows, first.cols + second.cols, depth);
-  blocking.fit(capacity);
-  blocking.use(scratch(blocking.buffer_size()));
-  const Index kc = blocking.kc(), mc = std::min(rows, blocking.mc()), nc = blocking.nc();
-  const LhsMapper a(lhs, lhs_stride);
-  for (Index i2 = 0; i2 < rows; i2 += mc) {
-    const Index m = std::min(mc, rows - i2);
-    for (Index k2 = 0; k2 < depth; k2 += kc) {
-      const Index k = std::min(kc, depth - k2);
-      pack_lhs(blocking.blockA(), a.getSubMapper(i2, k2), k, m);
-      shared_lhs::multiply_packed_block(first, i2, k2, m, k, nc, blocking.blockA(),
-                                        blocking.blockB());
-      shared_lhs::multiply_packed_block(second, i2, k2, m, k, nc, blocking.blockA(),
-                                        blocking.blockB());
+  Index rows = 0;
+  for (Index i = 0; i < piece_count; ++i) rows = std::max(rows, pieces[i].rows);
+  if (rows == 0) return;
+  const SharedBlocking<T> blocking(rows, first.cols, second.cols, depth, capacity);
+  const Index kc = blocking.kc, mc = blocking.mc, nc = blocking.nc;
+  T* block_a = scratch(blocking.size(first.cols, second.cols));
+  T* block_b1 = block_a + padded<T>(kc * mc);
+  for (Index k2 = 0; k2 < depth; k2 += kc) {
+    const Index k = std::min(kc, depth - k2);
+    T* block_b2 = shared_gemm::pack_rhs_rows(first, k2, k, nc, block_b1);
+    shared_gemm::pack_rhs_rows(second, k2, k, nc, block_b2);
+    for (Index i = 0; i < piece_count; ++i) {
+      const SharedLhs<T>& p = pieces[i];
+      if (!takes_first(p) && !takes_second(p)) continue;
+      const LhsMapper a(p.lhs, p.lhs_stride);
+      for (Index i2 = 0; i2 < p.rows; i2 += mc) {
+        const Index m = std::min(mc, p.rows - i2);
+        pack_lhs(block_a, a.getSubMapper(i2, k2), k, m);
+        if (takes_first(p))
+          shared_gemm::multiply_panels(first, p.res_row + i2, m, k, nc, block_a, block_b1);
+        if (takes_second(p))
+          shared_gemm::multiply_panels(second, p.res_row + i2, m, k, nc, block_a, block_b2);
+      }
     }
   }
 }

@@ -712,41 +712,38 @@ struct FusedRecurrence {
     // (1/(6T) of a step's flops; ab --lockstep, 20 pairs x 3: L/1 0.995-0.998, L/2 0.993).
     const bool zero_entry = j == 0 && zero_h0;
     const Index prev_offset = reverse ? B : -B;  // h_prev's column, relative to dG's
-    Index shared_rows = 0;
-    if (grads.w_hh != nullptr)
-      hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
-        T* dW = grads.w_hh + row;
-        const T* h_prev = hs + (main.begin + prev_offset) * H;
-        if (grads.w_ih != nullptr && dGh == dG + row) {
-          // dW_ih's rows that dW_hh shares (dGh is dG there, and they come first in g): both
-          // products in one pass, which packs dG once for both.
-          using gradflow::detail::RhsAndResult;
-          T* dW_ih = grads.w_ih + row;
-          const RhsAndResult<T, Eigen::RowMajor> main_hh{H, h_prev, H, dW, GH},
-              entry_hh{H, entry, H, dW, GH};
-          const RhsAndResult<T, Eigen::ColMajor> main_ih{I, X + main.begin, N, dW_ih, GH},
-              entry_ih{I, X + entry_col, N, dW_ih, GH};
-          if (main.count > 0)
-            gemm_shared(part, count, main.count, dG + row + main.begin * GH, main_hh, main_ih);
-          if (has_entry && zero_entry)
-            gemm<Eigen::ColMajor, Eigen::ColMajor>(part, count, I, B, dG + row + entry_col * GH, GH,
-                                                   X + entry_col, N, dW_ih, GH);
-          else if (has_entry)
-            gemm_shared(part, count, B, dG + row + entry_col * GH, entry_hh, entry_ih);
-          shared_rows += count;
-          return;
-        }
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(
-            part, count, H, main.count, dGh + main.begin * stride, stride, h_prev, H, dW, GH);
-        if (has_entry && !zero_entry)
-          gemm<Eigen::ColMajor, Eigen::RowMajor>(part, count, H, B, dGh + entry_col * stride,
-                                                 stride, entry, H, dW, GH);
-      });
-    const Index ih_begin = g.begin + shared_rows, ih_count = g.count - shared_rows;
-    if (grads.w_ih != nullptr && ih_count > 0)
-      gemm<Eigen::ColMajor, Eigen::ColMajor>(part, ih_count, I, columns.count,
-                                             dG + ih_begin + columns.begin * GH, GH,
-                                             X + columns.begin, N, grads.w_ih + ih_begin, GH);
+    // dW_hh = dG H_prev^T (GRU's n rows: dGn H_prev^T) and dW_ih = dG X in one pass, which
+    // packs each of dG, dGn, X and H_prev once (see gemm_add_shared).
+    const bool hh = grads.w_hh != nullptr, ih = grads.w_ih != nullptr;
+    using gradflow::detail::RhsAndResult;
+    using gradflow::detail::SharedLhs;
+    // The pieces of rows g of the left-hand sides, at dG's column `col`.
+    auto pieces_at = [&](Index col, SharedLhs<T>* pieces) {
+      const Index n_row = kind == CellKind::GRU ? 2 * H : GH;  // dW_hh's rows from dGn on
+      const Index shared_end = std::clamp(n_row, g.begin, g.begin + g.count);
+      Index count = 0;
+      if (shared_end > g.begin)
+        pieces[count++] = {dG + g.begin + col * GH, GH, shared_end - g.begin, g.begin, hh, ih};
+      if (g.begin + g.count > shared_end) {
+        const Index rest = g.begin + g.count - shared_end;
+        pieces[count++] = {dG + shared_end + col * GH, GH, rest, shared_end, false, ih};
+        pieces[count++] = {dGn + (shared_end - n_row) + col * H, H, rest, shared_end, hh, false};
+      }
+      return count;
+    };
+    SharedLhs<T> pieces[3];
+    if (main.count > 0) {
+      const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? H : 0, hs + (main.begin + prev_offset) * H,
+                                                    H, grads.w_hh, GH};
+      const RhsAndResult<T, Eigen::ColMajor> x_main{ih ? I : 0, X + main.begin, N, grads.w_ih, GH};
+      gemm_shared(part, main.count, pieces, pieces_at(main.begin, pieces), h_prev, x_main);
+    }
+    if (has_entry) {
+      const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? H : 0, entry, H,
+                                                     grads.w_hh, GH};
+      const RhsAndResult<T, Eigen::ColMajor> x_entry{ih ? I : 0, X + entry_col, N, grads.w_ih, GH};
+      gemm_shared(part, B, pieces, pieces_at(entry_col, pieces), h_entry, x_entry);
+    }
     if (grads.x != nullptr && dx.count > 0)
       gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG + dx.begin * GH, GH, Wih, GH,
                                              grads.x + s.first * B + dx.begin, N);
@@ -808,13 +805,13 @@ struct FusedRecurrence {
     return gemm_buffers + part * gemm_capacity;
   }
 
-  // gemm() of two products sharing lhs [rows x depth] (see gemm_add_shared_lhs).
+  // gemm_add_shared() on this thread (part `part`), with its packing buffer.
   template <int Order1, int Order2>
-  void gemm_shared(Index part, Index rows, Index depth, const T* lhs,
-                   const gradflow::detail::RhsAndResult<T, Order1>& first,
+  void gemm_shared(Index part, Index depth, const gradflow::detail::SharedLhs<T>* pieces,
+                   Index piece_count, const gradflow::detail::RhsAndResult<T, Order1>& first,
                    const gradflow::detail::RhsAndResult<T, Order2>& second) const {
-    gradflow::detail::gemm_add_shared_lhs(
-        rows, depth, lhs, gates() * hidden, first, second,
+    gradflow::detail::gemm_add_shared(
+        depth, pieces, piece_count, first, second,
         [this, part](Index size) { return buffer_for(part, size); }, gemm_capacity);
   }
 
@@ -826,12 +823,13 @@ struct FusedRecurrence {
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
     Index size = 0;
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
-      const Index shapes[][3] = {{GH, cols, I},         {GH, H, cols - B}, {GH, H, B},
-                                 {GH, H + I, cols - B}, {GH, H + I, B},    {GH, I, cols},
-                                 {cols, I, GH}};
+      const Index shapes[][3] = {{GH, cols, I}, {cols, I, GH}};  // projection, dX
       for (const auto& sh : shapes)
         if (sh[0] > 0 && sh[1] > 0 && sh[2] > 0)
           size = std::max(size, Blocking::buffer_bound(sh[0], sh[1], sh[2]));
+      for (Index depth : {cols - B, B})  // the weight gradients (gemm_shared)
+        if (depth > 0)
+          size = std::max(size, gradflow::detail::SharedBlocking<T>::bound(GH, H, I, depth));
     }
     return size;
   }
