@@ -156,6 +156,28 @@ TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
   }
 }
 
+TEST_CASE("gemm_add_shared leaves a product that no piece takes part in as it was",
+          "[core][packed_gemm]") {
+  // As for a frozen weight: the first product has columns, but no piece adds to it.
+  const Index rows = 150, depth = 700, cols1 = 40, cols2 = 60;
+  const Matrix<double> a = test::uniform_matrix<double>(rows, depth, 21);
+  const Matrix<double> b1 = test::uniform_matrix<double>(depth, cols1, 22);
+  const Matrix<double> b2 = test::uniform_matrix<double>(depth, cols2, 23);
+  const Matrix<double> start1 = test::uniform_matrix<double>(rows, cols1, 24);
+  const Matrix<double> start2 = test::uniform_matrix<double>(rows, cols2, 25);
+  Matrix<double> r1 = start1, r2 = start2;
+  detail::Arena arena;
+  auto scratch = [&](Index n) { return arena.allocate_array<double>(std::size_t(n)); };
+  const detail::SharedLhs<double> pieces[] = {{a.data(), rows, rows, 0, false, true}};
+  detail::gemm_add_shared(
+      depth, pieces, 1,
+      detail::RhsAndResult<double, Eigen::ColMajor>{cols1, b1.data(), depth, r1.data(), rows},
+      detail::RhsAndResult<double, Eigen::ColMajor>{cols2, b2.data(), depth, r2.data(), rows},
+      scratch);
+  CHECK(r1 == start1);
+  CHECK((r2 - (start2 + a * b2)).cwiseAbs().maxCoeff() <= 1e-15 * double(depth));
+}
+
 TEST_CASE("Small-kernel tiles stay within OpenBLAS's 10^6 multiply-adds per call",
           "[core][packed_gemm]") {
   using Packed = detail::PackedLhs<float, Eigen::ColMajor>;

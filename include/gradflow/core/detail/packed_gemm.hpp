@@ -523,16 +523,21 @@ void gemm_add_shared(Index depth, const SharedLhs<T>* pieces, Index piece_count,
                     typename Traits::LhsPacket4Packing, Eigen::ColMajor>
       pack_lhs;
   Index rows = 0;
-  for (Index i = 0; i < piece_count; ++i) rows = std::max(rows, pieces[i].rows);
-  if (rows == 0) return;
+  bool any_first = false, any_second = false;  // a right-hand side no piece takes is not packed
+  for (Index i = 0; i < piece_count; ++i) {
+    rows = std::max(rows, pieces[i].rows);
+    any_first = any_first || (pieces[i].rows > 0 && takes_first(pieces[i]));
+    any_second = any_second || (pieces[i].rows > 0 && takes_second(pieces[i]));
+  }
+  if (rows == 0 || !(any_first || any_second)) return;
   const SharedBlocking<T> blocking(rows, first.cols, second.cols, depth, capacity);
   const Index kc = blocking.kc, mc = blocking.mc, nc = blocking.nc;
   T* block_a = scratch(blocking.size(first.cols, second.cols));
   T* block_b1 = block_a + padded<T>(kc * mc);
   for (Index k2 = 0; k2 < depth; k2 += kc) {
     const Index k = std::min(kc, depth - k2);
-    T* block_b2 = shared_gemm::pack_rhs_rows(first, k2, k, nc, block_b1);
-    shared_gemm::pack_rhs_rows(second, k2, k, nc, block_b2);
+    T* block_b2 = any_first ? shared_gemm::pack_rhs_rows(first, k2, k, nc, block_b1) : block_b1;
+    if (any_second) shared_gemm::pack_rhs_rows(second, k2, k, nc, block_b2);
     for (Index i = 0; i < piece_count; ++i) {
       const SharedLhs<T>& p = pieces[i];
       if (!takes_first(p) && !takes_second(p)) continue;

@@ -817,7 +817,8 @@ struct FusedRecurrence {
 
   // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
   // uncut: buffer_bound() also bounds every part's). The chunks of backward_pipelined are
-  // shallower, and their blocking is fitted to this size (ProvidedBlocking::fit).
+  // shallower, and their blocking is fitted to this size (ProvidedBlocking::fit,
+  // SharedBlocking).
   Index gemm_buffer_size() const {
     using Blocking = gradflow::detail::ProvidedBlocking<T>;
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
