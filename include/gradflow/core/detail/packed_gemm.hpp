@@ -453,22 +453,24 @@ void multiply_panels(const RhsAndResult<T, Order>& p, Index row, Index m, Index 
 /// micro-panel), then kc, until it fits.
 template <typename T>
 struct SharedBlocking {
-  Index kc, mc, nc;
-  SharedBlocking(Index rows, Index cols1, Index cols2, Index depth,
-                 Index capacity = std::numeric_limits<Index>::max()) {
+  Index kc, mc, nc, cols1, cols2;
+  SharedBlocking(Index rows, Index cols1_, Index cols2_, Index depth,
+                 Index capacity = std::numeric_limits<Index>::max())
+      : cols1(cols1_), cols2(cols2_) {
     const ProvidedBlocking<T> b(rows, cols1 + cols2, depth);
     kc = b.kc();
     mc = std::min(rows, b.mc());
     nc = b.nc();
     const Index mr = Eigen::internal::gebp_traits<T, T>::mr;
-    while (size(cols1, cols2) > capacity && (mc > mr || kc > 8)) {
+    while (size() > capacity && (mc > mr || kc > 8)) {
       if (mc > mr)
         mc = std::max(mr, mc / 2 / mr * mr);
       else
         kc = std::max<Index>(8, kc / 2 / 8 * 8);
     }
   }
-  Index size(Index cols1, Index cols2) const {
+  /// Floats of buffer gemm_add_shared() takes with these blocks.
+  Index size() const {
     if constexpr (kUseBlas) return 1;
     return shared_gemm::buffer_size<T>(kc, mc, nc, cols1, cols2);
   }
@@ -532,7 +534,7 @@ void gemm_add_shared(Index depth, const SharedLhs<T>* pieces, Index piece_count,
   if (rows == 0 || !(any_first || any_second)) return;
   const SharedBlocking<T> blocking(rows, first.cols, second.cols, depth, capacity);
   const Index kc = blocking.kc, mc = blocking.mc, nc = blocking.nc;
-  T* block_a = scratch(blocking.size(first.cols, second.cols));
+  T* block_a = scratch(blocking.size());
   T* block_b1 = block_a + padded<T>(kc * mc);
   for (Index k2 = 0; k2 < depth; k2 += kc) {
     const Index k = std::min(kc, depth - k2);

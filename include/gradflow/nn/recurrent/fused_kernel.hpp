@@ -717,32 +717,34 @@ struct FusedRecurrence {
     const bool hh = grads.w_hh != nullptr, ih = grads.w_ih != nullptr;
     using gradflow::detail::RhsAndResult;
     using gradflow::detail::SharedLhs;
-    // The pieces of rows g of the left-hand sides, at dG's column `col`.
+    // The pieces of rows g of the left-hand sides, at dG's column `col`: where dW_hh reads
+    // dG, one piece for both products; GRU's n rows, dG for dW_ih and dGn for dW_hh.
     auto pieces_at = [&](Index col, SharedLhs<T>* pieces) {
-      const Index n_row = kind == CellKind::GRU ? 2 * H : GH;  // dW_hh's rows from dGn on
-      const Index shared_end = std::clamp(n_row, g.begin, g.begin + g.count);
       Index count = 0;
-      if (shared_end > g.begin)
-        pieces[count++] = {dG + g.begin + col * GH, GH, shared_end - g.begin, g.begin, hh, ih};
-      if (g.begin + g.count > shared_end) {
-        const Index rest = g.begin + g.count - shared_end;
-        pieces[count++] = {dG + shared_end + col * GH, GH, rest, shared_end, false, ih};
-        pieces[count++] = {dGn + (shared_end - n_row) + col * H, H, rest, shared_end, hh, false};
-      }
+      hidden_side_rows(dG, dGn, g, [&](Index row, Index rows, const T* dGh, Index stride) {
+        if (dGh == dG + row) {
+          pieces[count++] = {dGh + col * stride, stride, rows, row, hh, ih};
+          return;
+        }
+        pieces[count++] = {dG + row + col * GH, GH, rows, row, false, ih};
+        pieces[count++] = {dGh + col * stride, stride, rows, row, hh, false};
+      });
       return count;
     };
     SharedLhs<T> pieces[3];
     if (main.count > 0) {
+      const Index count = pieces_at(main.begin, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? H : 0, hs + (main.begin + prev_offset) * H,
                                                     H, grads.w_hh, GH};
       const RhsAndResult<T, Eigen::ColMajor> x_main{ih ? I : 0, X + main.begin, N, grads.w_ih, GH};
-      gemm_shared(part, main.count, pieces, pieces_at(main.begin, pieces), h_prev, x_main);
+      gemm_shared(part, main.count, pieces, count, h_prev, x_main);
     }
     if (has_entry) {
+      const Index count = pieces_at(entry_col, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? H : 0, entry, H,
                                                      grads.w_hh, GH};
       const RhsAndResult<T, Eigen::ColMajor> x_entry{ih ? I : 0, X + entry_col, N, grads.w_ih, GH};
-      gemm_shared(part, B, pieces, pieces_at(entry_col, pieces), h_entry, x_entry);
+      gemm_shared(part, B, pieces, count, h_entry, x_entry);
     }
     if (grads.x != nullptr && dx.count > 0)
       gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG + dx.begin * GH, GH, Wih, GH,
