@@ -69,6 +69,32 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, packed once and reused",
   }
 }
 
+TEST_CASE("PackedLhs packed by several parts lays A out as one part does", "[core][packed_gemm]") {
+  // Shapes of at least kParallelPassMinSize scalars (smaller ones stay on one part): the
+  // recurrent layers' W_hh (many row blocks) and W_hh^T (one row block, many depth blocks),
+  // and an odd one whose blocks differ in size. Parts run in turn here (the core tests have
+  // no OpenMP); the recurrent suites run the layers' packing on two threads.
+  const Index shapes[][3] = {{2048, 512, 64}, {512, 2048, 64}, {1031, 301, 13}};
+  for (const auto& s : shapes) {
+    const Index rows = s[0], depth = s[1], cols = s[2];
+    REQUIRE(rows * depth >= detail::kParallelPassMinSize);
+    const Matrix<float> a = test::uniform_matrix<float>(rows, depth, 5);
+    using Packed = detail::PackedLhs<float, Eigen::ColMajor>;
+    const Index size = Packed::packed_size(rows, depth, cols);
+    detail::Arena arena;
+    float* one = arena.allocate_array<float>(std::size_t(size));
+    Packed packed;
+    Eigen::Map<Eigen::VectorXf>(one, size).setZero();
+    packed.pack(a.data(), rows, rows, depth, cols, one, 1);
+    for (Index parts : {2, 3, 7}) {
+      float* several = arena.allocate_array<float>(std::size_t(size));
+      Eigen::Map<Eigen::VectorXf>(several, size).setZero();  // padding between blocks as in `one`
+      packed.pack(a.data(), rows, rows, depth, cols, several, parts);
+      CHECK(Eigen::Map<Eigen::VectorXf>(several, size) == Eigen::Map<Eigen::VectorXf>(one, size));
+    }
+  }
+}
+
 TEST_CASE("gemm_add adds the product of stored or transposed operands, buffers from the caller",
           "[core][packed_gemm]") {
   const Index shapes[][3] = {{1, 1, 1}, {5, 3, 4}, {1024, 300, 256}, {40, 7, 900}};

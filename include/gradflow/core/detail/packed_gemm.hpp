@@ -11,6 +11,7 @@
 
 #include "gradflow/config.hpp"
 #include "gradflow/core/detail/blas_gemm.hpp"
+#include "gradflow/core/detail/parallel.hpp"
 
 /// The narrowest per-step product the BLAS back-end gets (see PackedLhs::prefers_blas),
 /// unless the BLAS is an AVX-512 OpenBLAS. 32 was measured on an AVX2 and an AVX-512
@@ -103,11 +104,13 @@ class PackedLhs {
 
   /// Packs A (element (i, k) at a[i + k*stride] for ColMajor, a[i*stride + k] for RowMajor)
   /// into `storage` (packed_size() floats, 64-byte aligned), for right-hand sides of up to
-  /// `cols` columns. `storage` must outlive every multiply_add().
+  /// `cols` columns. `storage` must outlive every multiply_add(). `parts` threads share the
+  /// work (parallel_parts), a run of blocks each, when A has kParallelPassMinSize scalars.
   ///
   /// With an AVX-512 OpenBLAS (GRADFLOW_USE_BLAS, float) A is laid out as small-kernel
   /// tiles instead of Eigen's panels; see small_kernel_tiles().
-  void pack(const T* a, Index stride, Index rows, Index depth, Index cols, T* storage) {
+  void pack(const T* a, Index stride, Index rows, Index depth, Index cols, T* storage,
+            Index parts = 1) {
     rows_ = rows;
     depth_ = depth;
     a_ = a;
@@ -121,17 +124,26 @@ class PackedLhs {
       pack_tiles(storage);
       return;
     }
-    LhsMapper lhs(a, stride);
-    PackLhs pack_lhs;
-    T* block = storage;
-    for (Index i2 = 0; i2 < rows; i2 += blocking_.mc) {
-      const Index mc = std::min(blocking_.mc, rows - i2);
-      for (Index k2 = 0; k2 < depth; k2 += blocking_.kc) {
-        const Index kc = std::min(blocking_.kc, depth - k2);
-        pack_lhs(block, lhs.getSubMapper(i2, k2), kc, mc);
-        block += padded<T>(mc * kc);
+    const Index blocks =
+        ((rows + blocking_.mc - 1) / blocking_.mc) * ((depth + blocking_.kc - 1) / blocking_.kc);
+    if (rows * depth < kParallelPassMinSize) parts = 1;
+    parts = std::max<Index>(1, std::min(parts, blocks));
+    parallel_parts(parts, [&](Index p) {
+      const Range mine = split(blocks, parts, p);
+      LhsMapper lhs(a, stride);
+      PackLhs pack_lhs;
+      T* block = storage;
+      Index index = 0;
+      for (Index i2 = 0; i2 < rows; i2 += blocking_.mc) {
+        const Index mc = std::min(blocking_.mc, rows - i2);
+        for (Index k2 = 0; k2 < depth; k2 += blocking_.kc, ++index) {
+          const Index kc = std::min(blocking_.kc, depth - k2);
+          if (index >= mine.begin && index < mine.begin + mine.count)
+            pack_lhs(block, lhs.getSubMapper(i2, k2), kc, mc);
+          block += padded<T>(mc * kc);
+        }
       }
-    }
+    });
   }
 
   /// res [rows x cols] (column stride res_stride) += A * rhs [depth x cols], rhs stored in
