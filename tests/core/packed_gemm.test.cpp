@@ -95,6 +95,36 @@ TEST_CASE("PackedLhs packed by several parts lays A out as one part does", "[cor
   }
 }
 
+TEST_CASE("PackedRhs multiplies like Eigen's product, packed once, for any number of rows",
+          "[core][packed_gemm]") {
+  // B as the 2-thread backward's W_ih [G*H x I] (dX = dG^T W_ih, dG^T stored row-major):
+  // packed for chunks of `rows` rows, then multiplied by fewer, as many and more rows (the
+  // backward's remainder), and twice into the same result. Odd shapes cut every block.
+  const Index shapes[][3] = {{160, 1024, 256}, {192, 2048, 512}, {37, 301, 29}, {5, 3, 2}};
+  for (const auto& s : shapes) {
+    const Index rows = s[0], depth = s[1], cols = s[2];
+    DYNAMIC_SECTION(rows << " rows, " << depth << " x " << cols) {
+      const Matrix<double> b = test::uniform_matrix<double>(depth, cols, 6);
+      using Packed = detail::PackedRhs<double, Eigen::ColMajor>;
+      detail::Arena arena;
+      double* storage =
+          arena.allocate_array<double>(std::size_t(Packed::packed_size(rows, depth, cols)));
+      Packed packed;
+      packed.pack(b.data(), depth, depth, cols, rows, storage, 2);
+      double* buffer = arena.allocate_array<double>(std::size_t(packed.lhs_buffer_size()));
+      for (Index n : {Index(1), rows, 3 * rows + 1}) {
+        const Matrix<double> stored = test::uniform_matrix<double>(depth, n, 7);  // lhs^T
+        const Matrix<double> lhs = stored.transpose();
+        Matrix<double> res = test::uniform_matrix<double>(n, cols, 8);
+        const Matrix<double> expected = res + 2 * lhs * b;
+        packed.multiply_add<Eigen::RowMajor>(stored.data(), depth, n, res.data(), n, buffer);
+        packed.multiply_add<Eigen::ColMajor>(lhs.data(), n, n, res.data(), n, buffer);
+        CHECK((res - expected).cwiseAbs().maxCoeff() <= 1e-12 * double(depth));
+      }
+    }
+  }
+}
+
 TEST_CASE("gemm_add adds the product of stored or transposed operands, buffers from the caller",
           "[core][packed_gemm]") {
   const Index shapes[][3] = {{1, 1, 1}, {5, 3, 4}, {1024, 300, 256}, {40, 7, 900}};

@@ -1,7 +1,9 @@
 #pragma once
 /// \file
-/// A left-hand matrix packed once for Eigen's GEMM micro-kernel, then multiplied by many
-/// right-hand sides: the recurrent weight W_hh times a new state at every time step.
+/// Matrices packed once for Eigen's GEMM micro-kernel, then multiplied many times: the
+/// recurrent weight W_hh times a new state at every time step (PackedLhs), W_ih by chunks
+/// of the 2-thread backward's gate gradients (PackedRhs); and the GEMMs of whole sequences
+/// with packing buffers from the caller (gemm_add, gemm_add_shared).
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -54,6 +56,32 @@ Index max_depth_block() {
 #else
   return std::numeric_limits<Index>::max();
 #endif
+}
+
+/// Packs a matrix cut into a grid of blocks, [outer / bo] x [inner / bi], stored one after
+/// another (outer blocks first), each on whole lines: pack(o, m, i, n, block) packs the
+/// block of rows/columns [o, o + m) by [i, i + n) at `block`. `parts` threads share the
+/// blocks, a run each, when the matrix has kParallelPassMinSize scalars; the layout is
+/// the same however many parts pack it.
+template <typename T, typename Pack>
+void pack_block_grid(Index outer, Index inner, Index bo, Index bi, T* storage, Index parts,
+                     Pack&& pack) {
+  const Index blocks = ((outer + bo - 1) / bo) * ((inner + bi - 1) / bi);
+  if (outer * inner < kParallelPassMinSize) parts = 1;
+  parts = std::max<Index>(1, std::min(parts, blocks));
+  parallel_parts(parts, [&](Index p) {
+    const Range mine = split(blocks, parts, p);
+    T* block = storage;
+    Index index = 0;
+    for (Index o = 0; o < outer; o += bo) {
+      const Index m = std::min(bo, outer - o);
+      for (Index i = 0; i < inner; i += bi, ++index) {
+        const Index n = std::min(bi, inner - i);
+        if (index >= mine.begin && index < mine.begin + mine.count) pack(o, m, i, n, block);
+        block += padded<T>(m * n);
+      }
+    }
+  });
 }
 
 /// `res += A * rhs` for a fixed A of [rows x depth], with Eigen's own packing routines and
@@ -124,26 +152,11 @@ class PackedLhs {
       pack_tiles(storage);
       return;
     }
-    const Index blocks =
-        ((rows + blocking_.mc - 1) / blocking_.mc) * ((depth + blocking_.kc - 1) / blocking_.kc);
-    if (rows * depth < kParallelPassMinSize) parts = 1;
-    parts = std::max<Index>(1, std::min(parts, blocks));
-    parallel_parts(parts, [&](Index p) {
-      const Range mine = split(blocks, parts, p);
-      LhsMapper lhs(a, stride);
-      PackLhs pack_lhs;
-      T* block = storage;
-      Index index = 0;
-      for (Index i2 = 0; i2 < rows; i2 += blocking_.mc) {
-        const Index mc = std::min(blocking_.mc, rows - i2);
-        for (Index k2 = 0; k2 < depth; k2 += blocking_.kc, ++index) {
-          const Index kc = std::min(blocking_.kc, depth - k2);
-          if (index >= mine.begin && index < mine.begin + mine.count)
-            pack_lhs(block, lhs.getSubMapper(i2, k2), kc, mc);
-          block += padded<T>(mc * kc);
-        }
-      }
-    });
+    const LhsMapper lhs(a, stride);
+    pack_block_grid(rows, depth, blocking_.mc, blocking_.kc, storage, parts,
+                    [&](Index i2, Index mc, Index k2, Index kc, T* block) {
+                      PackLhs()(block, lhs.getSubMapper(i2, k2), kc, mc);
+                    });
   }
 
   /// res [rows x cols] (column stride res_stride) += A * rhs [depth x cols], rhs stored in
@@ -363,6 +376,84 @@ class ProvidedBlocking : public Eigen::internal::level3_blocking<T, T> {
     this->m_blockA = buffer;
     this->m_blockB = buffer + padded<T>(this->m_kc * this->m_mc);
   }
+};
+
+/// `res += lhs * B` for a fixed B of [depth x cols], stored in `StorageOrder`, with Eigen's
+/// packing routines and GEBP kernel, B packed only once: the 2-thread backward's input
+/// gradients dX = dG^T W_ih, a chunk of steps at a time, packed W_ih again for every chunk
+/// (0.9-1.2 % of both threads' time at L/2 and M/2 by perf). Eigen's blocking for the rows
+/// given to pack(); every multiply_add() takes row blocks of that many rows at most.
+template <typename T, int StorageOrder>
+class PackedRhs {
+ public:
+  /// Floats of storage pack() needs.
+  static Index packed_size(Index rows, Index depth, Index cols) {
+    const ProvidedBlocking<T> b(rows, cols, depth);
+    Index size = 0;
+    for (Index k2 = 0; k2 < depth; k2 += b.kc())
+      for (Index j2 = 0; j2 < cols; j2 += b.nc())
+        size += padded<T>(std::min(b.kc(), depth - k2) * std::min(b.nc(), cols - j2));
+    return size;
+  }
+
+  /// Packs B (element (k, j) at b[k + j*stride] for ColMajor, b[k*stride + j] for RowMajor)
+  /// into `storage` (packed_size() floats, 64-byte aligned), blocked for left-hand sides of
+  /// `rows` rows; `parts` threads share the work, as in PackedLhs::pack.
+  void pack(const T* b, Index stride, Index depth, Index cols, Index rows, T* storage,
+            Index parts = 1) {
+    const ProvidedBlocking<T> blocking(rows, cols, depth);
+    kc_ = blocking.kc();
+    mc_ = std::min(std::max<Index>(rows, 1), blocking.mc());
+    nc_ = blocking.nc();
+    depth_ = depth;
+    cols_ = cols;
+    packed_ = storage;
+    using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, StorageOrder>;
+    using PackRhs = Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, StorageOrder>;
+    const RhsMapper rhs(b, stride);
+    pack_block_grid(depth, cols, kc_, nc_, storage, parts,
+                    [&](Index k2, Index kc, Index j2, Index nc, T* block) {
+                      PackRhs()(block, rhs.getSubMapper(k2, j2), kc, nc);
+                    });
+  }
+
+  /// Floats of scratch multiply_add() needs for a block of the left-hand side.
+  Index lhs_buffer_size() const { return padded<T>(mc_ * kc_); }
+
+  /// res [rows x cols] (column stride res_stride) += lhs [rows x depth] * B, lhs stored in
+  /// `LhsOrder` with stride lhs_stride (RowMajor: the transpose of a column-major matrix, no
+  /// copy). `lhs_buffer`: lhs_buffer_size() floats, 64-byte aligned.
+  template <int LhsOrder>
+  void multiply_add(const T* lhs, Index lhs_stride, Index rows, T* res, Index res_stride,
+                    T* lhs_buffer) const {
+    namespace ei = Eigen::internal;
+    using LhsMapper = ei::const_blas_data_mapper<T, Index, LhsOrder>;
+    using ResMapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+    ei::gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                      typename Traits::LhsPacket4Packing, LhsOrder>
+        pack_lhs;
+    ei::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+    const LhsMapper a(lhs, lhs_stride);
+    const ResMapper r(res, res_stride);
+    for (Index i2 = 0; i2 < rows; i2 += mc_) {
+      const Index mc = std::min(mc_, rows - i2);
+      const T* block = packed_;
+      for (Index k2 = 0; k2 < depth_; k2 += kc_) {
+        const Index kc = std::min(kc_, depth_ - k2);
+        pack_lhs(lhs_buffer, a.getSubMapper(i2, k2), kc, mc);
+        for (Index j2 = 0; j2 < cols_; j2 += nc_) {
+          const Index nc = std::min(nc_, cols_ - j2);
+          gebp(r.getSubMapper(i2, j2), lhs_buffer, block, mc, kc, nc, T(1));
+          block += padded<T>(kc * nc);
+        }
+      }
+    }
+  }
+
+ private:
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  Index kc_ = 1, mc_ = 1, nc_ = 1, depth_ = 0, cols_ = 0;
+  const T* packed_ = nullptr;
 };
 
 /// res [rows x cols] += lhs [rows x depth] * rhs [depth x cols], single-threaded, with

@@ -450,6 +450,9 @@ struct FusedRecurrence {
     return s.count;
   }
 
+  // W_ih packed as the right-hand side of dX = dG^T W_ih (see backward()).
+  using DxWeights = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
+
   // Where the backward pass writes: taken before any parallel loop, since Tape::grad
   // creates a gradient on first use.
   struct Grads {
@@ -486,6 +489,20 @@ struct FusedRecurrence {
     const Index bwd_stride = P::rhs_buffer_size(H, GH, B);
     T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
     const Grads grads = gradient_pointers(tape);
+    // At 2 threads dX is computed a chunk of steps at a time (backward_pipelined): W_ih is
+    // packed once for all of them, where Eigen's product packed it for each (G*H*I more
+    // scalars of tape). ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984,
+    // rnn_tanh L/2 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999 (60 pairs x 6
+    // before: 0.988-0.999).
+    DxWeights w_ih_packed;
+    const DxWeights* dx_weights = nullptr;
+    if (!gradflow::detail::kUseBlas && pipelined() && grads.x != nullptr) {
+      // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
+      const Index I = input_size(), rows = std::min(pipeline_chunk(), segment) * B;
+      w_ih_packed.pack(tape.value(w_ih).data(), GH, GH, I, rows,
+                       tape.scratch(DxWeights::packed_size(rows, GH, I), 1).data(), threads);
+      dx_weights = &w_ih_packed;
+    }
 
     map(work, H, B) = map(final_grad, final_rows_count(), H).topRows(B).transpose();
     if (lstm)
@@ -495,7 +512,8 @@ struct FusedRecurrence {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
       if (pipelined()) {
-        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
+        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads,
+                           dx_weights);
         continue;
       }
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
@@ -526,7 +544,8 @@ struct FusedRecurrence {
   // 0.944-0.978, L 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                          T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
+                          T* dG, T* dGn, T* step_dgh, const Grads& grads,
+                          const DxWeights* dx_weights) const {
     const Index count = span(j).count, GH = gates() * hidden;
     std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
     std::atomic<bool> loop_done{false};
@@ -553,13 +572,14 @@ struct FusedRecurrence {
         if (size < 1) break;
         const Index want = taken + size;
         const Range columns = step_columns(j, count - want, count - taken);
-        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads);
+        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads, dx_weights);
         loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
         taken = want;
       }
     });
     if (taken < count)
-      accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads);
+      accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads,
+                              dx_weights);
   }
 
   // The backward step loop of segment j for batch columns `r`: fills their columns of dG
@@ -679,15 +699,16 @@ struct FusedRecurrence {
 
   // Weight, bias and input gradients of segment j's columns `columns` (whole steps): GEMMs
   // over all of them (dW_hh and dW_ih in one pass over dG), each cut into ranges of output
-  // rows, one per thread.
+  // rows, one per thread. dX multiplies `dx_weights` if given, else W_ih as it is stored.
   void accumulate_weight_grads(const Tape<T>& tape, Index j, Range columns, const T* dG,
-                               const T* dGn, const Grads& grads) const {
+                               const T* dGn, const Grads& grads,
+                               const DxWeights* dx_weights = nullptr) const {
     constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(gates() * hidden, threads, p, align);  // dW rows
       const Range c = gradflow::detail::split(columns.count, threads, p, align);     // dX rows
       weight_grads_of(tape, j, columns, g, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
-                      grads);
+                      grads, dx_weights);
     });
   }
 
@@ -695,7 +716,8 @@ struct FusedRecurrence {
   // dW_hh and the biases, and the rows `dx` (segment columns, inside `columns`) of dX.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
   void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range g, Range dx, Index part,
-                       const T* dG, const T* dGn, const Grads& grads) const {
+                       const T* dG, const T* dGn, const Grads& grads,
+                       const DxWeights* dx_weights = nullptr) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
     const Index cols = s.count * B;
@@ -746,9 +768,16 @@ struct FusedRecurrence {
       const RhsAndResult<T, Eigen::ColMajor> x_entry{ih ? I : 0, X + entry_col, N, grads.w_ih, GH};
       gemm_shared(part, B, pieces, count, h_entry, x_entry);
     }
-    if (grads.x != nullptr && dx.count > 0)
-      gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG + dx.begin * GH, GH, Wih, GH,
-                                             grads.x + s.first * B + dx.begin, N);
+    if (grads.x != nullptr && dx.count > 0) {  // dX = dG^T W_ih
+      const T* dG_rows = dG + dx.begin * GH;
+      T* dX_rows = grads.x + s.first * B + dx.begin;
+      if (dx_weights != nullptr)
+        dx_weights->template multiply_add<Eigen::RowMajor>(
+            dG_rows, GH, dx.count, dX_rows, N, buffer_for(part, dx_weights->lhs_buffer_size()));
+      else
+        gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG_rows, GH, Wih, GH, dX_rows,
+                                               N);
+    }
     // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a
     // stride (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
     // b_ih and b_hh get the same sums, except GRU's n rows of b_hh (from dGn): one GEMV
