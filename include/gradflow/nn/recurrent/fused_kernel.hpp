@@ -106,8 +106,8 @@ struct FusedRecurrence {
   // went 42.8 -> 36.9 ms (rnn_tanh 11.3 -> 9.4). ab --lockstep new / old, Zen 5, 16 pairs
   // x 3: L/2 0.947-0.981, M/2 0.956-0.980, LONG/2 0.982, S/2 1.00 (60 pairs); again, 20
   // pairs x 4: L/2 0.975-0.983, M/2 0.973-0.992, LONG/2 0.992-1.001. The backward's
-  // chunked dX the same way (W_ih^T packed once, dX^T added transposed) measured
-  // 1.005-1.017 at L/2: not done.
+  // chunked dX packs W_ih once as well, as a right-hand side (see backward()); packed as
+  // W_ih^T, a left-hand side, with dX^T added transposed, it measured 1.005-1.017 at L/2.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
   T* projection_buffer = nullptr;  // the projecting thread's right-hand side buffer
   T* rhs_buffers = nullptr;        // batch_parts buffers of rhs_stride scalars
