@@ -95,32 +95,43 @@ TEST_CASE("PackedLhs packed by several parts lays A out as one part does", "[cor
   }
 }
 
+namespace {
+
+// res + lhs * B through PackedRhs, B packed for `rows` rows, multiplied by fewer, as many
+// and more rows (the backward's remainder), twice into the same result (lhs stored
+// row-major, then column-major), against Eigen's own product.
+template <typename T>
+void check_rhs_product(Index rows, Index depth, Index cols) {
+  const Matrix<T> b = test::uniform_matrix<T>(depth, cols, 6);
+  using Packed = detail::PackedRhs<T, Eigen::ColMajor>;
+  detail::Arena arena;
+  T* storage = arena.allocate_array<T>(std::size_t(Packed::packed_size(rows, depth, cols)));
+  Packed packed;
+  packed.pack(b.data(), depth, depth, cols, rows, storage, 2);
+  T* buffer = arena.allocate_array<T>(std::size_t(packed.lhs_buffer_size()));
+  const double tol = std::is_same<T, float>::value ? 1e-4 : 1e-12;
+  for (Index n : {Index(1), rows, 3 * rows + 1}) {
+    const Matrix<T> stored = test::uniform_matrix<T>(depth, n, 7);  // lhs^T
+    const Matrix<T> lhs = stored.transpose();
+    Matrix<T> res = test::uniform_matrix<T>(n, cols, 8);
+    const Matrix<T> expected = res + T(2) * lhs * b;
+    packed.template multiply_add<Eigen::RowMajor>(stored.data(), depth, n, res.data(), n, buffer);
+    packed.template multiply_add<Eigen::ColMajor>(lhs.data(), n, n, res.data(), n, buffer);
+    CHECK((res - expected).cwiseAbs().maxCoeff() <= tol * double(depth));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("PackedRhs multiplies like Eigen's product, packed once, for any number of rows",
           "[core][packed_gemm]") {
-  // B as the 2-thread backward's W_ih [G*H x I] (dX = dG^T W_ih, dG^T stored row-major):
-  // packed for chunks of `rows` rows, then multiplied by fewer, as many and more rows (the
-  // backward's remainder), and twice into the same result. Odd shapes cut every block.
+  // B as the 2-thread backward's W_ih [G*H x I] (dX = dG^T W_ih, dG^T stored row-major),
+  // packed for a chunk's rows. Odd shapes cut every block.
   const Index shapes[][3] = {{160, 1024, 256}, {192, 2048, 512}, {37, 301, 29}, {5, 3, 2}};
   for (const auto& s : shapes) {
-    const Index rows = s[0], depth = s[1], cols = s[2];
-    DYNAMIC_SECTION(rows << " rows, " << depth << " x " << cols) {
-      const Matrix<double> b = test::uniform_matrix<double>(depth, cols, 6);
-      using Packed = detail::PackedRhs<double, Eigen::ColMajor>;
-      detail::Arena arena;
-      double* storage =
-          arena.allocate_array<double>(std::size_t(Packed::packed_size(rows, depth, cols)));
-      Packed packed;
-      packed.pack(b.data(), depth, depth, cols, rows, storage, 2);
-      double* buffer = arena.allocate_array<double>(std::size_t(packed.lhs_buffer_size()));
-      for (Index n : {Index(1), rows, 3 * rows + 1}) {
-        const Matrix<double> stored = test::uniform_matrix<double>(depth, n, 7);  // lhs^T
-        const Matrix<double> lhs = stored.transpose();
-        Matrix<double> res = test::uniform_matrix<double>(n, cols, 8);
-        const Matrix<double> expected = res + 2 * lhs * b;
-        packed.multiply_add<Eigen::RowMajor>(stored.data(), depth, n, res.data(), n, buffer);
-        packed.multiply_add<Eigen::ColMajor>(lhs.data(), n, n, res.data(), n, buffer);
-        CHECK((res - expected).cwiseAbs().maxCoeff() <= 1e-12 * double(depth));
-      }
+    DYNAMIC_SECTION(s[0] << " rows, " << s[1] << " x " << s[2]) {
+      check_rhs_product<double>(s[0], s[1], s[2]);
+      check_rhs_product<float>(s[0], s[1], s[2]);
     }
   }
 }
