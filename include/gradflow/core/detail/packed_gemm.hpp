@@ -403,7 +403,7 @@ class PackedRhs {
             Index parts = 1) {
     const ProvidedBlocking<T> blocking(rows, cols, depth);
     kc_ = blocking.kc();
-    mc_ = std::min(std::max<Index>(rows, 1), blocking.mc());
+    mc_ = std::max<Index>(1, blocking.mc());  // Eigen's blocking: at most `rows`
     nc_ = blocking.nc();
     depth_ = depth;
     cols_ = cols;
@@ -416,6 +416,9 @@ class PackedRhs {
                       PackRhs()(block, rhs.getSubMapper(k2, j2), kc, nc);
                     });
   }
+
+  /// Whether pack() has run.
+  bool packed() const { return packed_ != nullptr; }
 
   /// Floats of scratch multiply_add() needs for a block of the left-hand side.
   Index lhs_buffer_size() const { return padded<T>(mc_ * kc_); }

@@ -109,6 +109,13 @@ struct FusedRecurrence {
   // chunked dX packs W_ih once as well, as a right-hand side (see backward()); packed as
   // W_ih^T, a left-hand side, with dX^T added transposed, it measured 1.005-1.017 at L/2.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
+  // At 2 threads the backward computes dX = dG^T W_ih a chunk of steps at a time as well:
+  // W_ih packed once more, as that product's right-hand side, for all of them, where
+  // Eigen's product packed it for each (0.9-1.2 % of both threads' time at L/2 and M/2).
+  // Packed only if x wants a gradient and without the BLAS back-end (which keeps its own
+  // product). ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984, rnn_tanh L/2
+  // 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999.
+  gradflow::detail::PackedRhs<T, Eigen::ColMajor> w_dx{};
   T* projection_buffer = nullptr;  // the projecting thread's right-hand side buffer
   T* rhs_buffers = nullptr;        // batch_parts buffers of rhs_stride scalars
   Index rhs_stride = 0;
@@ -450,9 +457,6 @@ struct FusedRecurrence {
     return s.count;
   }
 
-  // W_ih packed as the right-hand side of dX = dG^T W_ih (see backward()).
-  using DxWeights = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
-
   // Where the backward pass writes: taken before any parallel loop, since Tape::grad
   // creates a gradient on first use.
   struct Grads {
@@ -489,20 +493,6 @@ struct FusedRecurrence {
     const Index bwd_stride = P::rhs_buffer_size(H, GH, B);
     T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
     const Grads grads = gradient_pointers(tape);
-    // At 2 threads dX is computed a chunk of steps at a time (backward_pipelined): W_ih is
-    // packed once for all of them, where Eigen's product packed it for each (G*H*I more
-    // scalars of tape). ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984,
-    // rnn_tanh L/2 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999 (60 pairs x 6
-    // before: 0.988-0.999).
-    DxWeights w_ih_packed;
-    const DxWeights* dx_weights = nullptr;
-    if (!gradflow::detail::kUseBlas && pipelined() && grads.x != nullptr) {
-      // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
-      const Index I = input_size(), rows = std::min(pipeline_chunk(), segment) * B;
-      w_ih_packed.pack(tape.value(w_ih).data(), GH, GH, I, rows,
-                       tape.scratch(DxWeights::packed_size(rows, GH, I), 1).data(), threads);
-      dx_weights = &w_ih_packed;
-    }
 
     map(work, H, B) = map(final_grad, final_rows_count(), H).topRows(B).transpose();
     if (lstm)
@@ -512,8 +502,7 @@ struct FusedRecurrence {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
       if (pipelined()) {
-        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads,
-                           dx_weights);
+        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
         continue;
       }
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
@@ -544,8 +533,7 @@ struct FusedRecurrence {
   // 0.944-0.978, L 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                          T* dG, T* dGn, T* step_dgh, const Grads& grads,
-                          const DxWeights* dx_weights) const {
+                          T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
     const Index count = span(j).count, GH = gates() * hidden;
     std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
     std::atomic<bool> loop_done{false};
@@ -572,14 +560,13 @@ struct FusedRecurrence {
         if (size < 1) break;
         const Index want = taken + size;
         const Range columns = step_columns(j, count - want, count - taken);
-        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads, dx_weights);
+        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads);
         loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
         taken = want;
       }
     });
     if (taken < count)
-      accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads,
-                              dx_weights);
+      accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads);
   }
 
   // The backward step loop of segment j for batch columns `r`: fills their columns of dG
@@ -699,16 +686,15 @@ struct FusedRecurrence {
 
   // Weight, bias and input gradients of segment j's columns `columns` (whole steps): GEMMs
   // over all of them (dW_hh and dW_ih in one pass over dG), each cut into ranges of output
-  // rows, one per thread. dX multiplies `dx_weights` if given, else W_ih as it is stored.
+  // rows, one per thread.
   void accumulate_weight_grads(const Tape<T>& tape, Index j, Range columns, const T* dG,
-                               const T* dGn, const Grads& grads,
-                               const DxWeights* dx_weights = nullptr) const {
+                               const T* dGn, const Grads& grads) const {
     constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
     gradflow::detail::parallel_parts(threads, [&](Index p) {
       const Range g = gradflow::detail::split(gates() * hidden, threads, p, align);  // dW rows
       const Range c = gradflow::detail::split(columns.count, threads, p, align);     // dX rows
       weight_grads_of(tape, j, columns, g, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
-                      grads, dx_weights);
+                      grads);
     });
   }
 
@@ -716,8 +702,7 @@ struct FusedRecurrence {
   // dW_hh and the biases, and the rows `dx` (segment columns, inside `columns`) of dX.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
   void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range g, Range dx, Index part,
-                       const T* dG, const T* dGn, const Grads& grads,
-                       const DxWeights* dx_weights = nullptr) const {
+                       const T* dG, const T* dGn, const Grads& grads) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
     const Index cols = s.count * B;
@@ -771,9 +756,9 @@ struct FusedRecurrence {
     if (grads.x != nullptr && dx.count > 0) {  // dX = dG^T W_ih
       const T* dG_rows = dG + dx.begin * GH;
       T* dX_rows = grads.x + s.first * B + dx.begin;
-      if (dx_weights != nullptr)
-        dx_weights->template multiply_add<Eigen::RowMajor>(
-            dG_rows, GH, dx.count, dX_rows, N, buffer_for(part, dx_weights->lhs_buffer_size()));
+      if (w_dx.packed())
+        w_dx.template multiply_add<Eigen::RowMajor>(dG_rows, GH, dx.count, dX_rows, N,
+                                                    buffer_for(part, w_dx.lhs_buffer_size()));
       else
         gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG_rows, GH, Wih, GH, dX_rows,
                                                N);
@@ -928,6 +913,13 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
     op.w_in.pack(tape.value(w_ih).data(), GH, GH, I, chunk,
                  tape.scratch(P::packed_size(GH, I, chunk), 1).data(), op.threads);
     op.projection_buffer = tape.scratch(P::rhs_buffer_size(GH, I, chunk), 1).data();
+    if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
+      // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
+      using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
+      const Index rows = std::min(op.pipeline_chunk(), segment) * batch;
+      op.w_dx.pack(tape.value(w_ih).data(), GH, GH, I, rows,
+                   tape.scratch(R::packed_size(rows, GH, I), 1).data(), op.threads);
+    }
   }
   op.gemm_capacity = op.gemm_buffer_size();
   op.gemm_buffers = tape.scratch(op.gemm_capacity, op.threads).data();
