@@ -100,14 +100,20 @@ struct FusedRecurrence {
   // bptt/lstm/M/1, and Eigen's own product allocated its packing buffers on the heap).
   // GRU packs the r,z rows and the n rows apart: n's product gets its own bias first.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_gates{}, w_n{};
-  // At 2 threads (pipelined()), W_ih packed once as well (G*H*I scalars of tape, 4 MB at
-  // LSTM L): the forward projects a chunk of steps at a time, and Eigen's product would
-  // pack W_ih again for every chunk. The projecting thread's share of lstm L/2's forward
-  // went 42.8 -> 36.9 ms (rnn_tanh 11.3 -> 9.4). ab --lockstep new / old, Zen 5, 16 pairs
-  // x 3: L/2 0.947-0.981, M/2 0.956-0.980, LONG/2 0.982, S/2 1.00 (60 pairs); again, 20
-  // pairs x 4: L/2 0.975-0.983, M/2 0.973-0.992, LONG/2 0.992-1.001. The backward's
-  // chunked dX packs W_ih once as well, as a right-hand side (see backward()); packed as
-  // W_ih^T, a left-hand side, with dX^T added transposed, it measured 1.005-1.017 at L/2.
+  // W_ih packed once as well (G*H*I scalars of tape, 4 MB at LSTM L), for the input
+  // projection, which runs a chunk of pipeline_chunk() steps at a time. At 2 threads the
+  // forward projects chunks as the loop goes (forward_pipelined), and Eigen's product packed
+  // W_ih again for every one: the projecting thread's share of lstm L/2's forward went 42.8
+  // -> 36.9 ms (rnn_tanh 11.3 -> 9.4). ab --lockstep new / old, Zen 5, 20 pairs x 4: L/2
+  // 0.975-0.983, M/2 0.973-0.992, LONG/2 0.992-1.001. Otherwise a part projects its columns
+  // in such chunks too, rather than in one GEMM: a chunk's result stays in L2 through the
+  // depth blocks, where the whole segment's (6.5-26 MB at L) went to memory and back once per
+  // depth block. Zen 5, 1 thread, the projection alone, bias included, medians of 40:
+  // [512 x 512] x 3200 columns 161 -> 174 GFLOP/s, [2048 x 512] x 3200 171 -> 195,
+  // [512 x 128] x 8000 169 -> 177 (64-192-column chunks within 2 % of each other).
+  // The backward's chunked dX packs W_ih once as well, as a right-hand side (see w_dx);
+  // packed as W_ih^T, a left-hand side, with dX^T added transposed, it measured
+  // 1.005-1.017 at L/2.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
   // At 2 threads the backward computes dX = dG^T W_ih a chunk of steps at a time as well:
   // W_ih packed once more, as that product's right-hand side, for all of them, where
@@ -116,8 +122,9 @@ struct FusedRecurrence {
   // product). ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984, rnn_tanh L/2
   // 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999.
   gradflow::detail::PackedRhs<T, Eigen::ColMajor> w_dx{};
-  T* projection_buffer = nullptr;  // the projecting thread's right-hand side buffer
-  T* rhs_buffers = nullptr;        // batch_parts buffers of rhs_stride scalars
+  T* projection_buffers = nullptr;  // threads right-hand side buffers of the projection,
+  Index projection_stride = 0;      // of projection_stride scalars each
+  T* rhs_buffers = nullptr;         // batch_parts buffers of rhs_stride scalars
   Index rhs_stride = 0;
   T* gemm_buffers = nullptr;  // threads packing buffers of the whole-segment GEMMs
   Index gemm_capacity = 0;    // the size of one, in scalars
@@ -200,11 +207,10 @@ struct FusedRecurrence {
   // Runs segment j from its checkpoint, filling the segment buffers, and the segment's rows
   // of the layer output `out` ([T*B x H]) unless it is null (backward's recomputation).
   void forward_segment(Tape<T>& tape, Index j, T* out = nullptr) const {
-    const Index H = hidden, GH = gates() * H, I = input_size();
+    const Index H = hidden, GH = gates() * H;
     const Span s = span(j);
     const Index cols = s.count * batch;
     const T* X = tape.value(x).data() + s.first * batch;
-    const T* Wih = tape.value(w_ih).data();
     const T* bih = has_bias ? tape.value(b_ih).data() : nullptr;
     const T* bhh = has_bias ? tape.value(b_hh).data() : nullptr;
     // Biases, then the input projection of every step of the segment: one GEMM, cut into
@@ -215,19 +221,20 @@ struct FusedRecurrence {
       const Index rows = kind == CellKind::GRU ? 2 * H : GH;  // GRU's b_hn goes with W_hn h
       sum.topRows(rows) += ConstMatrixMap<T>(bhh, rows, 1);
     }
-    // A's columns [r.begin, r.begin + r.count) = biases + their input projections.
+    // A's columns [r.begin, r.begin + r.count) = biases + their input projections, a chunk
+    // of pipeline_chunk() steps at a time (see w_in).
     auto project = [&](Index part, Range r) {
-      MatrixMap<T> A = map(acts + r.begin * GH, GH, r.count);
-      if (has_bias)
-        A.colwise() = map(bias, GH, 1).col(0);
-      else
-        A.setZero();
-      if (pipelined())  // a chunk of steps on part 0 (see forward_pipelined)
-        w_in.template multiply_add<Eigen::RowMajor>(X + r.begin, n(), r.count, A.data(), GH,
-                                                    projection_buffer);
-      else
-        gemm<Eigen::ColMajor, Eigen::RowMajor>(part, GH, r.count, I, Wih, GH, X + r.begin, n(),
-                                               A.data(), GH);
+      const Index chunk = pipeline_chunk() * batch, end = r.begin + r.count;
+      T* buffer = projection_buffers + part * projection_stride;
+      for (Index c = r.begin; c < end; c += chunk) {
+        const Index count = std::min(chunk, end - c);
+        MatrixMap<T> A = map(acts + c * GH, GH, count);
+        if (has_bias)
+          A.colwise() = map(bias, GH, 1).col(0);
+        else
+          A.setZero();
+        w_in.template multiply_add<Eigen::RowMajor>(X + c, n(), count, A.data(), GH, buffer);
+      }
     };
     if (pipelined()) {
       forward_pipelined(j, bhh, out, project);
@@ -840,10 +847,8 @@ struct FusedRecurrence {
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
     Index size = 0;
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
-      const Index shapes[][3] = {{GH, cols, I}, {cols, I, GH}};  // projection, dX
-      for (const auto& sh : shapes)
-        if (sh[0] > 0 && sh[1] > 0 && sh[2] > 0)
-          size = std::max(size, Blocking::buffer_bound(sh[0], sh[1], sh[2]));
+      if (cols > 0 && I > 0 && GH > 0)  // dX
+        size = std::max(size, Blocking::buffer_bound(cols, I, GH));
       for (Index depth : {cols - B, B})  // the weight gradients (gemm_shared)
         if (depth > 0)
           size = std::max(size, gradflow::detail::SharedBlocking<T>::bound(GH, H, I, depth));
@@ -908,11 +913,12 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   op.rhs_stride =
       std::max(P::rhs_buffer_size(gate_rows, H, batch), P::rhs_buffer_size(H, H, batch));
   op.rhs_buffers = tape.scratch(op.rhs_stride, op.batch_parts).data();
+  const Index GH = G * H, I = op.input_size(), chunk = op.pipeline_chunk() * batch;
+  op.w_in.pack(tape.value(w_ih).data(), GH, GH, I, chunk,
+               tape.scratch(P::packed_size(GH, I, chunk), 1).data(), op.threads);
+  op.projection_stride = P::rhs_buffer_size(GH, I, chunk);
+  op.projection_buffers = tape.scratch(op.projection_stride, op.threads).data();
   if (op.pipelined()) {
-    const Index GH = G * H, I = op.input_size(), chunk = op.pipeline_chunk() * batch;
-    op.w_in.pack(tape.value(w_ih).data(), GH, GH, I, chunk,
-                 tape.scratch(P::packed_size(GH, I, chunk), 1).data(), op.threads);
-    op.projection_buffer = tape.scratch(P::rhs_buffer_size(GH, I, chunk), 1).data();
     if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
       // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
       using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
