@@ -115,12 +115,18 @@ struct FusedRecurrence {
   // packed as W_ih^T, a left-hand side, with dX^T added transposed, it measured
   // 1.005-1.017 at L/2.
   gradflow::detail::PackedLhs<T, Eigen::ColMajor> w_in{};
-  // At 2 threads the backward computes dX = dG^T W_ih a chunk of steps at a time as well:
-  // W_ih packed once more, as that product's right-hand side, for all of them, where
-  // Eigen's product packed it for each (0.9-1.2 % of both threads' time at L/2 and M/2).
-  // Packed only if x wants a gradient and without the BLAS back-end (which keeps its own
-  // product). ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984, rnn_tanh L/2
-  // 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999.
+  // W_ih packed once more, as the right-hand side of dX = dG^T W_ih, whose row blocks are a
+  // chunk of steps' columns at most. At 2 threads the backward computes dX a chunk of steps
+  // at a time, and Eigen's product packed W_ih for each (0.9-1.2 % of both threads' time at
+  // L/2 and M/2); ab --lockstep new / old, Zen 5, 120 pairs x 6: lstm L/2 0.984, rnn_tanh
+  // L/2 0.987, gru M/2 0.990, gru L/2 0.999, lstm M/2 0.999. At 1 thread, in one product
+  // over the segment, Eigen's row block was every row (it sizes it by L3, 532 MB here): its
+  // result went to memory once per depth block, and its packed dG^T block (1.6 MB at L)
+  // overflowed L2. 160-row blocks keep both in L2 (dX alone, Zen 5, medians of 60:
+  // [3200 x 2048] x [2048 x 512] 168 -> 177 GFLOP/s, GRU L's 127 -> 152, RNN L's 186 ->
+  // 189). ab --lockstep, 40 pairs x 4: L/1 0.980-0.984, lstm M/1 0.979, gru M/1 0.995,
+  // LONG/1 and S/1 0.98-1.02. Packed only if x wants a gradient and without the BLAS
+  // back-end (which keeps its own product).
   gradflow::detail::PackedRhs<T, Eigen::ColMajor> w_dx{};
   T* projection_buffers = nullptr;  // threads right-hand side buffers of the projection,
   Index projection_stride = 0;      // of projection_stride scalars each
@@ -918,14 +924,12 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
                tape.scratch(P::packed_size(GH, I, chunk), 1).data(), op.threads);
   op.projection_stride = P::rhs_buffer_size(GH, I, chunk);
   op.projection_buffers = tape.scratch(op.projection_stride, op.threads).data();
-  if (op.pipelined()) {
-    if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
-      // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
-      using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
-      const Index rows = std::min(op.pipeline_chunk(), segment) * batch;
-      op.w_dx.pack(tape.value(w_ih).data(), GH, GH, I, rows,
-                   tape.scratch(R::packed_size(rows, GH, I), 1).data(), op.threads);
-    }
+  if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
+    // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
+    using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
+    const Index rows = std::min(op.pipeline_chunk(), segment) * batch;
+    op.w_dx.pack(tape.value(w_ih).data(), GH, GH, I, rows,
+                 tape.scratch(R::packed_size(rows, GH, I), 1).data(), op.threads);
   }
   op.gemm_capacity = op.gemm_buffer_size();
   op.gemm_buffers = tape.scratch(op.gemm_capacity, op.threads).data();
