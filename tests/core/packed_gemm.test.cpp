@@ -170,11 +170,15 @@ TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
   // second (another block of the same lhs) to the rest of the second result only, the third
   // (its own lhs and stride) to the rest of the first result only. The first right-hand side
   // is stored row-major (like H_prev^T), the second column-major (like X). Odd sizes, a depth
-  // of several blocks at a result over 128 x 128 (the AVX-512 depth cap), an empty product
-  // and an empty piece.
-  const Index shapes[][5] = {{1, 1, 1, 1, 1},        {13, 5, 7, 5, 3},
-                             {97, 50, 300, 17, 40},  {512, 256, 900, 256, 128},
-                             {200, 0, 1000, 64, 70}, {30, 10, 20, 0, 9}};
+  // of several blocks at a result over 128 x 128 (the AVX-512 depth cap), a piece with
+  // results over 4 MiB in double (row blocks outermost), an empty product and an empty piece.
+  const Index shapes[][5] = {{1, 1, 1, 1, 1},
+                             {13, 5, 7, 5, 3},
+                             {97, 50, 300, 17, 40},
+                             {512, 256, 900, 256, 128},
+                             {1500, 700, 1100, 300, 200},
+                             {200, 0, 1000, 64, 70},
+                             {30, 10, 20, 0, 9}};
   for (const auto& s : shapes) {
     const Index rows1 = s[0], rows2 = s[1], depth = s[2], cols1 = s[3], cols2 = s[4];
     const Index rows = rows1 + rows2;
@@ -210,6 +214,12 @@ TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
               scratch, capacity);
           if (!detail::kUseBlas && capacity < std::numeric_limits<Index>::max() && depth > 8)
             CHECK(asked <= capacity);
+          // Row blocks outermost when the largest piece's results pass 4 MiB (1500 x 500 in
+          // double, not in float) and the depth is several blocks (kc 504 in double without
+          // AVX-512, 128 with), unless the capacity is too small.
+          const detail::SharedBlocking<T> blocking(rows1, cols1, cols2, depth, capacity);
+          CHECK(blocking.rows_outer ==
+                (rows1 == 1500 && capacity > 8000 && std::is_same<T, double>::value));
           Matrix<T> a_first(rows, depth);  // the lhs each result's rows saw
           a_first << a.topRows(rows1), a3.topRows(rows2);
           const Matrix<T> expected1 = start1 + a_first * b1, expected2 = start2 + a * b2;

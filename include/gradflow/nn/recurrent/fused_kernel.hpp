@@ -855,9 +855,14 @@ struct FusedRecurrence {
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
       if (cols > 0 && I > 0 && GH > 0)  // dX
         size = std::max(size, Blocking::buffer_bound(cols, I, GH));
-      for (Index depth : {cols - B, B})  // the weight gradients (gemm_shared)
+      // The weight gradients (gemm_shared). Row blocks outermost (SharedBlocking::rows_outer)
+      // take both right-hand sides packed whole: 13 MB over a whole segment at L, at 1
+      // thread. At 2 threads the chunks of backward_pipelined (160 columns deep) fit them in
+      // the buffer without, and the rows left after the loop are split in two.
+      for (Index depth : {cols - B, B})
         if (depth > 0)
-          size = std::max(size, gradflow::detail::SharedBlocking<T>::bound(GH, H, I, depth));
+          size = std::max(
+              size, gradflow::detail::SharedBlocking<T>::bound(GH, H, I, depth, !pipelined()));
     }
     return size;
   }
