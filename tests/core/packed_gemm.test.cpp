@@ -118,6 +118,15 @@ void check_rhs_product(Index rows, Index depth, Index cols) {
     packed.template multiply_add<Eigen::RowMajor>(stored.data(), depth, n, res.data(), n, buffer);
     packed.template multiply_add<Eigen::ColMajor>(lhs.data(), n, n, res.data(), n, buffer);
     CHECK((res - expected).cwiseAbs().maxCoeff() <= tol * double(depth));
+    // Written over, into rows of a larger result (stride n + 2) that hold NaN, as a new
+    // gradient does in debug builds: the rows outside stay as they were.
+    Matrix<T> over = Matrix<T>::Constant(n + 2, cols, std::numeric_limits<T>::quiet_NaN());
+    packed.template multiply_add<Eigen::RowMajor>(stored.data(), depth, n, over.data() + 1, n + 2,
+                                                  buffer, true);
+    CHECK_FALSE(over.middleRows(1, n).array().isNaN().any());
+    CHECK((over.middleRows(1, n) - lhs * b).cwiseAbs().maxCoeff() <= tol * double(depth));
+    CHECK(over.row(0).array().isNaN().all());
+    CHECK(over.row(n + 1).array().isNaN().all());
   }
 }
 

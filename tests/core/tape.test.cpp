@@ -299,3 +299,29 @@ TEST_CASE("register_hook delivers dL/dv once the gradient of v is complete",
   sum(tanh(y)).backward();
   REQUIRE(calls == 1);
 }
+
+TEST_CASE("fresh_grad hands out a new gradient once, for writing over", "[core][tape]") {
+  // A rule that writes its input's gradient over (not adding) when it is the first to touch
+  // it, and adds otherwise: used twice, the second use must see the first one's values.
+  Tape<double> tape;
+  auto x = tape.variable(Matrix<double>::Constant(2, 3, 1.5));
+  auto doubled = [&tape](Var<double> a) {
+    return tape.apply(
+        "doubled", {a}, a.rows(), a.cols(),
+        [&tape, a](MatrixMap<double> out) { out = 2.0 * tape.value(a); },
+        [a](Tape<double>& tp, Var<double> out) {
+          if (double* g = tp.fresh_grad(a)) {
+#ifndef NDEBUG
+            CHECK(MatrixMap<double>(g, a.rows(), a.cols()).array().isNaN().all());
+#endif
+            MatrixMap<double>(g, a.rows(), a.cols()) = 2.0 * tp.grad(out);
+            return;
+          }
+          tp.grad(a) += 2.0 * tp.grad(out);
+        });
+  };
+  auto y = sum(doubled(x) + doubled(x));
+  y.backward();
+  CHECK(tape.grad(x).isApprox(Matrix<double>::Constant(2, 3, 4.0)));
+  CHECK(tape.fresh_grad(x) == nullptr);  // it has one now
+}

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -291,6 +292,22 @@ class Tape {
       });
     }
     return MatrixMap<T>(n.grad, n.rows, n.cols);
+  }
+
+  /// The gradient of `v`, created without zeroing, if it has none yet; nullptr if it has one
+  /// (add to grad(v) then). The caller must write every element before anything reads it:
+  /// for a backward rule that overwrites its input's gradient in one pass, rather than
+  /// adding to zeros that grad() wrote to memory first. Debug builds fill it with NaN, so
+  /// that an element left unwritten shows.
+  T* fresh_grad(Var<T> v) {
+    check(v, "fresh_grad");
+    Node& n = nodes_[v.index_];
+    if (n.grad != nullptr) return nullptr;
+    T* g = allocate_grad(n);
+#ifndef NDEBUG
+    MatrixMap<T>(g, n.rows, n.cols).setConstant(std::numeric_limits<T>::quiet_NaN());
+#endif
+    return g;
   }
 
   /// Whether gradients flow into `v`.

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
 /// Matrices packed once for Eigen's GEMM micro-kernel, then multiplied many times: the
-/// recurrent weight W_hh times a new state at every time step (PackedLhs), W_ih by chunks
-/// of the 2-thread backward's gate gradients (PackedRhs); and the GEMMs of whole sequences
-/// with packing buffers from the caller (gemm_add, gemm_add_shared).
+/// recurrent weight W_hh times a new state at every time step, W_ih times chunks of the
+/// inputs (PackedLhs), chunks of the gate gradients times W_ih (PackedRhs); and the GEMMs of
+/// whole sequences with packing buffers from the caller (gemm_add, gemm_add_shared).
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -425,10 +425,12 @@ class PackedRhs {
 
   /// res [rows x cols] (column stride res_stride) += lhs [rows x depth] * B, lhs stored in
   /// `LhsOrder` with stride lhs_stride (RowMajor: the transpose of a column-major matrix, no
-  /// copy). `lhs_buffer`: lhs_buffer_size() floats, 64-byte aligned.
+  /// copy). `lhs_buffer`: lhs_buffer_size() floats, 64-byte aligned. `overwrite`: res =
+  /// lhs * B instead, whatever res held (each row block is zeroed just before its product,
+  /// while it is in cache).
   template <int LhsOrder>
   void multiply_add(const T* lhs, Index lhs_stride, Index rows, T* res, Index res_stride,
-                    T* lhs_buffer) const {
+                    T* lhs_buffer, bool overwrite = false) const {
     namespace ei = Eigen::internal;
     using LhsMapper = ei::const_blas_data_mapper<T, Index, LhsOrder>;
     using ResMapper = ei::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
@@ -440,6 +442,10 @@ class PackedRhs {
     const ResMapper r(res, res_stride);
     for (Index i2 = 0; i2 < rows; i2 += mc_) {
       const Index mc = std::min(mc_, rows - i2);
+      if (overwrite)
+        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, Eigen::OuterStride<>>(
+            res + i2, mc, cols_, Eigen::OuterStride<>(res_stride))
+            .setZero();
       const T* block = packed_;
       for (Index k2 = 0; k2 < depth_; k2 += kc_) {
         const Index kc = std::min(kc_, depth_ - k2);
