@@ -516,7 +516,7 @@ struct SharedLhs {
 
 namespace shared_gemm {
 // Floats of `kc` rows of a right-hand side of `cols` columns packed in column panels of at
-// most nc, each panel on whole lines (see padded()).
+// most nc, each panel on whole lines (see padded()): what pack_rhs_rows() writes.
 template <typename T>
 Index rhs_rows_size(Index kc, Index nc, Index cols) {
   const Index whole = cols / nc, rest = cols - whole * nc;
@@ -642,7 +642,9 @@ struct SharedBlocking {
 /// first.res += lhs * first.rhs and/or second.res += lhs * second.rhs (see SharedLhs), on
 /// this thread, with Eigen's packing routines and kernel. Every operand block is packed once
 /// however many products read it: per depth block, both right-hand sides are packed whole,
-/// then each piece a row block at a time. The fused recurrent layers' weight gradients take
+/// then each piece a row block at a time (or, for large results, both right-hand sides
+/// packed whole for every depth block first, then each row block through all of them: see
+/// SharedBlocking::rows_outer). The fused recurrent layers' weight gradients take
 /// dW_ih = dG X and dW_hh = dG H_prev^T this way, GRU's n rows of dW_hh from dGn instead of
 /// dG (so X and H_prev are packed once for GRU too, and dG once for both products). GRU's
 /// n rows took two more products before, which packed X and H_prev again (1.1 % of gru

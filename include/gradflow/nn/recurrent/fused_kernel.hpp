@@ -219,8 +219,9 @@ struct FusedRecurrence {
     const T* X = tape.value(x).data() + s.first * batch;
     const T* bih = has_bias ? tape.value(b_ih).data() : nullptr;
     const T* bhh = has_bias ? tape.value(b_hh).data() : nullptr;
-    // Biases, then the input projection of every step of the segment: one GEMM, cut into
-    // column ranges. The two biases are summed once, so A is written in one pass.
+    // Biases, then the input projection of every step of the segment, in column ranges
+    // (one per thread) and chunks of steps. The two biases are summed once, so A is written
+    // in one pass.
     if (has_bias) {
       MatrixMap<T> sum = map(bias, GH, 1);
       sum = ConstMatrixMap<T>(bih, GH, 1);
@@ -864,8 +865,9 @@ struct FusedRecurrence {
     const Index GH = gates() * hidden, H = hidden, I = input_size(), B = batch;
     Index size = 0;
     for (Index cols : {segment * batch, span(segments() - 1).count * batch}) {
-      if (cols > 0 && I > 0 && GH > 0)  // dX
-        size = std::max(size, Blocking::buffer_bound(cols, I, GH));
+      // dX as one Eigen product would block it. Only BLAS builds (no buffer) run that
+      // product now, but the 2-thread chunks' blockings are fitted to this size as measured.
+      if (cols > 0 && I > 0 && GH > 0) size = std::max(size, Blocking::buffer_bound(cols, I, GH));
       // The weight gradients (gemm_shared). Row blocks outermost (SharedBlocking::rows_outer)
       // take both right-hand sides packed whole: 13 MB over a whole segment at L, at 1
       // thread. At 2 threads the chunks of backward_pipelined (160 columns deep) fit them in
@@ -875,6 +877,8 @@ struct FusedRecurrence {
           size = std::max(
               size, gradflow::detail::SharedBlocking<T>::bound(GH, H, I, depth, !pipelined()));
     }
+    // dX through the packed W_ih: a row block of dG^T at a time.
+    if (w_dx.packed()) size = std::max(size, w_dx.lhs_buffer_size());
     return size;
   }
 };
@@ -941,7 +945,7 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   op.projection_stride = P::rhs_buffer_size(GH, I, chunk);
   op.projection_buffers = tape.scratch(op.projection_stride, op.threads).data();
   if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
-    // Row blocks of a chunk's columns at most: its buffer fits the GEMMs' (gemm_buffer_size).
+    // Row blocks of a chunk's columns at most, from the GEMM buffers (gemm_buffer_size).
     using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
     const Index rows = std::min(op.pipeline_chunk(), segment) * batch;
     op.w_dx.pack(tape.value(w_ih).data(), GH, GH, I, rows,
