@@ -258,11 +258,9 @@ class Tape {
     check_backward_allowed(root);
     backward_done_ = true;
     // A root without a gradient yet takes the seed as it is: no zeroing pass before it.
-    Node& n = nodes_[root.index_];
-    const bool fresh = n.grad == nullptr;
-    if (fresh) allocate_grad(n);
-    MatrixMap<T> g(n.grad, n.rows, n.cols);
-    detail::parallel_column_ranges(n.rows, n.cols, [&](Index begin, Index count) {
+    const bool fresh = fresh_grad(root) != nullptr;
+    MatrixMap<T> g = grad(root);
+    detail::parallel_column_ranges(g.rows(), g.cols(), [&](Index begin, Index count) {
       if (fresh)
         g.middleCols(begin, count) = seed.middleCols(begin, count);
       else

@@ -443,8 +443,8 @@ class PackedRhs {
     for (Index i2 = 0; i2 < rows; i2 += mc_) {
       const Index mc = std::min(mc_, rows - i2);
       if (overwrite)
-        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, Eigen::OuterStride<>>(
-            res + i2, mc, cols_, Eigen::OuterStride<>(res_stride))
+        Eigen::Map<Matrix<T>, 0, Eigen::OuterStride<>>(res + i2, mc, cols_,
+                                                       Eigen::OuterStride<>(res_stride))
             .setZero();
       const T* block = packed_;
       for (Index k2 = 0; k2 < depth_; k2 += kc_) {
@@ -598,12 +598,12 @@ struct SharedBlocking {
     mc = std::min(rows, b.mc());
     nc = b.nc();
     if (prefers_rows_outer(rows, cols1, cols2, depth, kc)) {
-      const Index outer_mc = mc;
+      const Index depth_outer_mc = mc;
       mc = std::min(rows, kRowsOuterBlock);
       rows_outer = true;
       if (size() <= capacity) return;
-      rows_outer = false;
-      mc = outer_mc;
+      rows_outer = false;  // does not fit: depth blocks outermost, fitted below
+      mc = depth_outer_mc;
     }
     const Index mr = Eigen::internal::gebp_traits<T, T>::mr;
     while (size() > capacity && (mc > mr || kc > 8)) {
