@@ -8,8 +8,13 @@
 // three untimed steps first, so the arena has reached its size.
 //
 //   bptt/<cell>/<config>/<threads>       nn::RNN / nn::LSTM / nn::GRU, fused (the default:
-//                                        one tape node per layer)
-//   bptt_ops/<cell>/<config>/<threads>   the same layers with options.fused(false): one cell
+//                                        one tape node per layer), the sequence as columns
+//                                        (feature_major: the memory layout of the peers'
+//                                        (T, B, features) tensors)
+//   bptt_rows/<cell>/<config>/<threads>  the same with the sequence as rows, [(T*B) x I]
+//                                        (the layers' default layout): what the transposes
+//                                        of that layout cost
+//   bptt_ops/<cell>/<config>/<threads>   the rows layers with options.fused(false): one cell
 //                                        step of core ops per time step, i.e. what the tape
 //                                        costs without the fused kernel
 //   bptt_ckpt/<cell>/LONG/<threads>      fused with checkpoint_every(32) (about sqrt(T)):
@@ -100,9 +105,10 @@ void register_family(const char* prefix, const char* only_config = nullptr) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_family<Layer<true>>("bptt");
-  register_family<Layer<false>>("bptt_ops");
-  register_family<Layer<true, 32>>("bptt_ckpt", "LONG");
+  register_family<Layer<true, true>>("bptt");
+  register_family<Layer<true, false>>("bptt_rows");
+  register_family<Layer<false, false>>("bptt_ops");
+  register_family<Layer<true, true, 32>>("bptt_ckpt", "LONG");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

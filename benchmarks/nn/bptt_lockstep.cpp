@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
                         std::to_string(threads))
           continue;
         gradflow::bench::set_threads(threads);
-        gradflow::bench::BpttStep<gradflow::bench::Layer<true>> step(cell, cfg);
+        gradflow::bench::BpttStep<gradflow::bench::Layer<true, true>> step(cell, cfg);
         return serve(step);
       }
   std::fprintf(stderr, "bptt_lockstep: no benchmark '%s'\n%s\n", name.c_str(), usage.c_str());

@@ -57,14 +57,20 @@ inline void set_threads(int threads) {
 /// nn::RNN / nn::LSTM / nn::GRU, one layer, PyTorch's default initialisation. Fused: the
 /// default, one tape node per layer (detail::FusedRecurrence). Not fused
 /// (options.fused(false)): the library's composed path, one cell step of core ops per time
-/// step.
-template <bool Fused, Index CheckpointEvery = 0>
+/// step. FeatureMajor: the sequence as columns, [I x (T*B)] in and [H x (T*B)] out
+/// (options.feature_major(true)), the memory of the (T, B, features) tensors the peers take;
+/// otherwise as rows, [(T*B) x I] and [(T*B) x H].
+template <bool Fused, bool FeatureMajor, Index CheckpointEvery = 0>
 struct Layer {
+  static constexpr bool kFeatureMajor = FeatureMajor;
+
   Layer(Cell c, const BpttConfig& cfg) : module(make(c, cfg)) {}
 
   static std::unique_ptr<nn::RecurrentLayer<float>> make(Cell c, const BpttConfig& cfg) {
-    const auto options =
-        nn::RecurrentOptions(cfg.input, cfg.hidden).fused(Fused).checkpoint_every(CheckpointEvery);
+    const auto options = nn::RecurrentOptions(cfg.input, cfg.hidden)
+                             .fused(Fused)
+                             .feature_major(FeatureMajor)
+                             .checkpoint_every(CheckpointEvery);
     switch (c) {
       case Cell::RnnTanh:
         return std::make_unique<nn::RNN<float>>(options);
@@ -76,7 +82,7 @@ struct Layer {
     return nullptr;
   }
 
-  /// The [(T*B) x H] outputs, time-major.
+  /// Every step's output, time-major.
   Var<float> forward(Var<float> x, const BpttConfig& cfg) {
     return module->forward(x, cfg.batch).output;
   }
@@ -93,8 +99,15 @@ struct BpttStep {
   BpttStep(Cell cell, const BpttConfig& config)
       : cfg(config),
         layer(cell, cfg),
-        x(Matrix<float>::Random(cfg.batch * cfg.steps, cfg.input)),
-        ones(Matrix<float>::Ones(cfg.batch * cfg.steps, cfg.hidden)) {}
+        x(sequence(cfg.input, [](Index r, Index c) { return Matrix<float>::Random(r, c); })),
+        ones(sequence(cfg.hidden, [](Index r, Index c) { return Matrix<float>::Ones(r, c); })) {}
+
+  /// A [(T*B) x features] sequence of fill(rows, cols), or its transpose's shape.
+  template <typename Fill>
+  Matrix<float> sequence(Index features, Fill fill) const {
+    const Index samples = cfg.batch * cfg.steps;
+    return LayerType::kFeatureMajor ? fill(features, samples) : fill(samples, features);
+  }
 
   /// One training step; returns the number of tape nodes it recorded.
   std::size_t run() {

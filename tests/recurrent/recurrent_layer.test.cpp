@@ -17,28 +17,35 @@ namespace {
 const nn::CellKind kKinds[] = {nn::CellKind::RnnTanh, nn::CellKind::RnnRelu, nn::CellKind::LSTM,
                                nn::CellKind::GRU};
 
-}  // namespace
+// A layer configuration, its sequence lengths (one per sample, or none) and step count.
+struct Variant {
+  const char* name;
+  nn::RecurrentOptions options;
+  std::vector<Index> lengths;
+  Index steps = 5;
+};
 
-TEST_CASE("The fused layers agree with the composed core-op layers to 1e-12",
-          "[recurrent][fused]") {
-  struct Variant {
-    const char* name;
-    nn::RecurrentOptions options;
-    std::vector<Index> lengths;
-  };
-  const Variant variants[] = {
+// Stacking, directions, batch-first, padding and checkpointing on 5 steps of 3 features.
+std::vector<Variant> layer_variants(std::vector<Index> lengths) {
+  return {
       {"one layer", nn::RecurrentOptions(3, 4), {}},
       {"two layers, bidirectional",
        nn::RecurrentOptions(3, 4).num_layers(2).bidirectional(true),
        {}},
       {"no bias, batch first", nn::RecurrentOptions(3, 4).bias(false).batch_first(true), {}},
-      {"variable lengths, bidirectional",
-       nn::RecurrentOptions(3, 4).bidirectional(true),
-       {5, 2, 4}},
+      {"variable lengths, bidirectional", nn::RecurrentOptions(3, 4).bidirectional(true),
+       std::move(lengths)},
       {"two layers, checkpointed every 2",
        nn::RecurrentOptions(3, 4).num_layers(2).checkpoint_every(2),
        {}},
   };
+}
+
+}  // namespace
+
+TEST_CASE("The fused layers agree with the composed core-op layers to 1e-12",
+          "[recurrent][fused]") {
+  const std::vector<Variant> variants = layer_variants({5, 2, 4});
   // The fused layers skip the first step's W_hh h0 when h0 is zero, and the last backward
   // step's W_hh^T dG when nothing asks for dL/dh0; the composed layers skip nothing. A zero
   // h0 given as a variable still needs dL/dh0 through that last product.
@@ -473,6 +480,81 @@ TEST_CASE("Float layers on several W_hh tiles, padded and checkpointed, match do
       CHECK(w_scale > 0);
       CHECK(max_diff(Matrix<double>(lf->weight_hh(0).grad().cast<double>()),
                      ld->weight_hh(0).grad()) < 1e-4 * (1 + w_scale));
+    }
+  }
+}
+
+// feature_major runs the fused kernel on [features x (T*B)] columns with other products (the
+// projection's right-hand side, dW_ih's and dX's operands) than the row layout: the row
+// layout, checked above against the composed layers and finite differences, is its oracle.
+// 61 steps of 5 make several chunks of the projection and of dX (pipeline_chunk()).
+TEST_CASE("Feature-major layers compute what the row layout computes", "[recurrent][layout]") {
+  std::vector<Variant> variants = layer_variants({5, 2, 4, 1, 5});
+  variants.push_back(
+      {"composed", nn::RecurrentOptions(3, 4).bidirectional(true).fused(false), {5, 2, 4, 1, 5}});
+  variants.push_back({"61 steps, checkpointed every 40, variable lengths",
+                      nn::RecurrentOptions(7, 20).checkpoint_every(40),
+                      {61, 30, 5, 61, 44},
+                      61});
+  for (nn::CellKind kind : kKinds) {
+    for (const Variant& v : variants) {
+      for (int threads : {1, 2})
+        DYNAMIC_SECTION(test::kind_name(kind) << ", " << v.name << ", " << threads << " threads") {
+          // At 2 threads (with OpenMP) the backward's dX comes a chunk at a time, at 1 over
+          // whole segments.
+          test::ThreadCount count(threads);
+          const auto options = nn::RecurrentOptions(v.options).seed(13);
+          auto by_rows = make_layer<double>(kind, options);
+          auto by_columns =
+              make_layer<double>(kind, nn::RecurrentOptions(options).feature_major(true));
+          const std::vector<Index>* lengths = v.lengths.empty() ? nullptr : &v.lengths;
+          // Twice on one tape: the second run's buffers hold the first's values, which a
+          // gradient written over must not keep (in a new tape they are often zeros).
+          Tape<double> tape;
+          run(*by_columns, v.steps, 5, true, lengths, false, &tape);
+          Run a = run(*by_columns, v.steps, 5, true, lengths, false, &tape);
+          Run b = run(*by_rows, v.steps, 5, true, lengths);
+          CHECK(b.output.cwiseAbs().maxCoeff() > 1e-3);
+          CHECK(b.grad_x.cwiseAbs().maxCoeff() > 1e-3);
+          CHECK(max_diff(a.output, b.output) < 1e-12);
+          CHECK(max_diff(a.h_n, b.h_n) < 1e-12);
+          CHECK(max_diff(a.grad_x, b.grad_x) < 1e-12);
+          CHECK(max_diff(a.grad_h0, b.grad_h0) < 1e-12);
+          REQUIRE(a.param_grads.size() == b.param_grads.size());
+          for (std::size_t k = 0; k < a.param_grads.size(); ++k)
+            CHECK(max_diff(a.param_grads[k], b.param_grads[k]) < 1e-12);
+        }
+    }
+  }
+}
+
+TEST_CASE("Feature-major layers pass gradcheck and name the columns on bad input",
+          "[recurrent][layout][gradcheck]") {
+  for (nn::CellKind kind : kKinds) {
+    DYNAMIC_SECTION(test::kind_name(kind)) {
+      auto layer = make_layer<double>(kind, nn::RecurrentOptions(2, 3)
+                                                .bidirectional(true)
+                                                .checkpoint_every(2)
+                                                .feature_major(true)
+                                                .seed(5));
+      const bool lstm = kind == nn::CellKind::LSTM;
+      const Index B = 2;
+      auto f = [&](Tape<double>& tape, const std::vector<Var<double>>& v) {
+        auto out =
+            layer->forward(v[0], B, std::vector<Index>{5, 3}, v[1], lstm ? v[2] : Var<double>());
+        return weighted_loss(tape, out, 7, true);
+      };
+      auto report = diag::gradcheck<double>(
+          f, {random_matrix<double>(2, 5 * B, 1), random_matrix<double>(2 * B, 3, 2),
+              random_matrix<double>(2 * B, 3, 3)});
+      INFO(report.summary());
+      CHECK(report.passed);
+
+      Tape<double> tape;
+      CHECK_THROWS_WITH(layer->forward(tape.constant(Matrix<double>::Zero(5 * B, 2)), B),
+                        Catch::Contains("10 features per column") && Catch::Contains("expects 2"));
+      CHECK_THROWS_WITH(layer->forward(tape.constant(Matrix<double>::Zero(2, 7)), B),
+                        Catch::Contains("columns must be T*B"));
     }
   }
 }

@@ -19,17 +19,7 @@ using namespace gradflow;
 
 namespace {
 
-// Sets Eigen's (and so gradflow's) thread count for one scope.
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : saved_(Eigen::nbThreads()) { Eigen::setNbThreads(n); }
-  ~ThreadCount() { Eigen::setNbThreads(saved_); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-
- private:
-  int saved_;
-};
+using test::ThreadCount;
 
 // Whether the build has OpenMP, i.e. more than one thread to compare with; warns if not.
 bool have_threads() {
@@ -102,6 +92,10 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
       {"61 steps, bidirectional", nn::RecurrentOptions(6, 20).bidirectional(true), {}, 61},
       {"61 steps, checkpointed every 13, variable lengths",
        nn::RecurrentOptions(6, 20).checkpoint_every(13),
+       {61, 30, 5, 61, 44},
+       61},
+      {"61 steps, feature-major, bidirectional, variable lengths",
+       nn::RecurrentOptions(6, 20).feature_major(true).bidirectional(true),
        {61, 30, 5, 61, 44},
        61},
   };

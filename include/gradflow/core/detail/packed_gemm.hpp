@@ -205,6 +205,8 @@ class PackedLhs {
     }
   }
 
+  /// Whether pack() has run.
+  bool packed() const { return packed_ != nullptr; }
   Index rows() const { return rows_; }
   Index depth() const { return depth_; }
 

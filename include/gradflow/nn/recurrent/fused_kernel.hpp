@@ -75,6 +75,9 @@ struct FusedRecurrence {
   bool has_bias;
   const T* lengths;               // valid steps per sample (as T), or nullptr
   const HiddenGradHook<T>* hook;  // or nullptr
+  // x is [I x (T*B)] and the output [H x (T*B)], column t*B + b (the layer's feature_major
+  // option): the layout the kernel runs in, so no step transposes (see forward_steps).
+  bool feature_major = false;
   // Buffers of one segment, column (t - first step of the segment)*B + b:
   T* acts = nullptr;         // [G*H x S*B] gate activations (RNN: the hidden states);
                              // LSTM, GRU: dG once backward has run over the segment
@@ -128,6 +131,9 @@ struct FusedRecurrence {
   // LONG/1 and S/1 0.98-1.02. Packed only if x wants a gradient and without the BLAS
   // back-end (which keeps its own product).
   gradflow::detail::PackedRhs<T, Eigen::ColMajor> w_dx{};
+  // With feature_major, dX^T = W_ih^T dG instead, a chunk of steps' columns at a time through
+  // W_ih^T packed once (a left-hand side): dX's columns are then contiguous.
+  gradflow::detail::PackedLhs<T, Eigen::RowMajor> w_in_t{};
   T* projection_buffers = nullptr;  // threads right-hand side buffers of the projection,
   Index projection_stride = 0;      // of projection_stride scalars each
   T* rhs_buffers = nullptr;         // batch_parts buffers of rhs_stride scalars
@@ -216,7 +222,7 @@ struct FusedRecurrence {
     const Index H = hidden, GH = gates() * H;
     const Span s = span(j);
     const Index cols = s.count * batch;
-    const T* X = tape.value(x).data() + s.first * batch;
+    const T* X = x_columns(tape, s.first * batch);
     const T* bih = has_bias ? tape.value(b_ih).data() : nullptr;
     const T* bhh = has_bias ? tape.value(b_hh).data() : nullptr;
     // Biases, then the input projection of every step of the segment, in column ranges
@@ -240,7 +246,11 @@ struct FusedRecurrence {
           A.colwise() = map(bias, GH, 1).col(0);
         else
           A.setZero();
-        w_in.template multiply_add<Eigen::RowMajor>(X + c, n(), count, A.data(), GH, buffer);
+        if (feature_major)
+          w_in.template multiply_add<Eigen::ColMajor>(X + c * input_size(), input_size(), count,
+                                                      A.data(), GH, buffer);
+        else
+          w_in.template multiply_add<Eigen::RowMajor>(X + c, n(), count, A.data(), GH, buffer);
       }
     };
     if (pipelined()) {
@@ -459,7 +469,13 @@ struct FusedRecurrence {
       }
       // The step's output rows, written by this thread while h is in cache (a separate
       // transpose of the whole segment afterwards was a serial pass over memory).
-      if (out != nullptr) {
+      if (out != nullptr && feature_major) {
+        MatrixMap<T> out_t = map(out + (t * B + b0) * H, H, nb);
+        out_t = h;
+        if (lengths != nullptr)
+          for (Index b = 0; b < nb; ++b)
+            if (padded(t, b0 + b)) out_t.col(b).setZero();
+      } else if (out != nullptr) {
         using gradflow::detail::TransposeMode;
         gradflow::detail::transpose_into<TransposeMode::Assign>(h.data(), H, H, nb,
                                                                 out + t * B + b0, n());
@@ -485,7 +501,8 @@ struct FusedRecurrence {
     auto grad_or_null = [&tape](Var<T> v) {
       return tape.requires_grad(v) ? tape.grad(v).data() : nullptr;
     };
-    T* x_fresh = w_dx.packed() && tape.requires_grad(x) ? tape.fresh_grad(x) : nullptr;
+    const bool writes_dx = w_dx.packed() || w_in_t.packed();
+    T* x_fresh = writes_dx && tape.requires_grad(x) ? tape.fresh_grad(x) : nullptr;
     return {grad_or_null(w_ih),
             grad_or_null(w_hh),
             has_bias ? grad_or_null(b_ih) : nullptr,
@@ -622,7 +639,14 @@ struct FusedRecurrence {
       ConstMatrixMap<T> hp(prev_h, H, nb);
       MatrixMap<T> dh = map(dh_data, H, nb), dh_next = map(dh_next_data, H, nb);
       if (i > 0) prefetch_backward_step(s, k - 1, i - 1, b0, nb);
-      if (lengths == nullptr) {
+      if (feature_major) {
+        ConstMatrixMap<T> g_t(g_out.data() + (t * B + b0) * H, H, nb);
+        if (lengths == nullptr)
+          dh += g_t;
+        else
+          for (Index b = 0; b < nb; ++b)
+            if (!padded(t, b0 + b)) dh.col(b) += g_t.col(b);
+      } else if (lengths == nullptr) {
         using gradflow::detail::TransposeMode;
         gradflow::detail::transpose_into<TransposeMode::Add>(g_out.data() + t * B + b0, n(), nb, H,
                                                              dh.data(), H);
@@ -731,7 +755,7 @@ struct FusedRecurrence {
     const Span s = span(j);
     const Index cols = s.count * B;
     const T* entry = checkpoint(h_ck, j);
-    const T* X = tape.value(x).data() + s.first * B;
+    const T* X = x_columns(tape, s.first * B);
     const T* Wih = tape.value(w_ih).data();
     // The entry step's columns (the segment's first step in processing order) take h_prev
     // from the checkpoint; the others (`main`) from the hidden states one step before.
@@ -767,17 +791,30 @@ struct FusedRecurrence {
       const Index count = pieces_at(main.begin, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? H : 0, hs + (main.begin + prev_offset) * H,
                                                     H, grads.w_hh, GH};
-      const RhsAndResult<T, Eigen::ColMajor> x_main{ih ? I : 0, X + main.begin, N, grads.w_ih, GH};
-      gemm_shared(part, main.count, pieces, count, h_prev, x_main);
+      if (feature_major)  // X^T: the columns of x, a row-major right-hand side
+        gemm_shared(
+            part, main.count, pieces, count, h_prev,
+            RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + main.begin * I, I, grads.w_ih, GH});
+      else
+        gemm_shared(
+            part, main.count, pieces, count, h_prev,
+            RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + main.begin, N, grads.w_ih, GH});
     }
     if (has_entry) {
       const Index count = pieces_at(entry_col, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? H : 0, entry, H,
                                                      grads.w_hh, GH};
-      const RhsAndResult<T, Eigen::ColMajor> x_entry{ih ? I : 0, X + entry_col, N, grads.w_ih, GH};
-      gemm_shared(part, B, pieces, count, h_entry, x_entry);
+      if (feature_major)
+        gemm_shared(
+            part, B, pieces, count, h_entry,
+            RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + entry_col * I, I, grads.w_ih, GH});
+      else
+        gemm_shared(part, B, pieces, count, h_entry,
+                    RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + entry_col, N, grads.w_ih, GH});
     }
-    if (grads.x != nullptr && dx.count > 0) {  // dX = dG^T W_ih
+    if (grads.x != nullptr && dx.count > 0 && feature_major) {
+      input_grad_columns(part, s.first * B + dx.begin, dx.count, dG + dx.begin * GH, Wih, grads);
+    } else if (grads.x != nullptr && dx.count > 0) {  // dX = dG^T W_ih
       const T* dG_rows = dG + dx.begin * GH;
       T* dX_rows = grads.x + s.first * B + dx.begin;
       if (w_dx.packed())
@@ -830,6 +867,32 @@ struct FusedRecurrence {
 
   Index input_size() const { return w_ih.cols(); }
 
+  // x's value from its step-sample column (feature_major) or row `col` on.
+  const T* x_columns(const Tape<T>& tape, Index col) const {
+    return tape.value(x).data() + col * (feature_major ? input_size() : 1);
+  }
+
+  // feature_major's dX: columns [col, col + count) of x's [I x (T*B)] gradient get W_ih^T dG
+  // (dG's matching columns at `dG`), a chunk of pipeline_chunk() steps at a time through the
+  // once-packed W_ih^T (w_in_t), each chunk zeroed first, in cache, when the gradient is
+  // new. BLAS builds add Eigen's or the BLAS's product instead.
+  void input_grad_columns(Index part, Index col, Index count, const T* dG, const T* Wih,
+                          const Grads& grads) const {
+    const Index GH = gates() * hidden, I = input_size();
+    T* dX = grads.x + col * I;
+    if (!w_in_t.packed()) {
+      gemm<Eigen::RowMajor, Eigen::ColMajor>(part, I, count, GH, Wih, GH, dG, GH, dX, I);
+      return;
+    }
+    const Index chunk = pipeline_chunk() * batch;
+    T* buffer = buffer_for(part, input_grad_buffer_size());
+    for (Index c = 0; c < count; c += chunk) {
+      const Index m = std::min(chunk, count - c);
+      if (grads.x_fresh) map(dX + c * I, I, m).setZero();
+      w_in_t.multiply_add(dG + c * GH, GH, m, dX + c * I, I, buffer);
+    }
+  }
+
   // res += lhs * rhs on this thread (part `part`): Eigen's GEMM with packing buffers from
   // gemm_buffers, or the BLAS.
   template <int LhsOrder, int RhsOrder>
@@ -856,6 +919,12 @@ struct FusedRecurrence {
         [this, part](Index size) { return buffer_for(part, size); }, gemm_capacity);
   }
 
+  // Floats of the right-hand side buffer of feature_major's dX through w_in_t.
+  Index input_grad_buffer_size() const {
+    using P = gradflow::detail::PackedLhs<T, Eigen::RowMajor>;
+    return P::rhs_buffer_size(input_size(), gates() * hidden, pipeline_chunk() * batch);
+  }
+
   // The largest packing buffer of the whole-segment GEMMs above (full and last segment,
   // uncut: buffer_bound() also bounds every part's). The chunks of backward_pipelined are
   // shallower, and their blocking is fitted to this size (ProvidedBlocking::fit,
@@ -868,6 +937,8 @@ struct FusedRecurrence {
       // dX as one Eigen product would block it. Only BLAS builds (no buffer) run that
       // product now, but the 2-thread chunks' blockings are fitted to this size as measured.
       if (cols > 0 && I > 0 && GH > 0) size = std::max(size, Blocking::buffer_bound(cols, I, GH));
+      if (feature_major && cols > 0 && I > 0 && GH > 0)  // dX^T, the same product transposed
+        size = std::max(size, Blocking::buffer_bound(I, cols, GH));
       // The weight gradients (gemm_shared). Row blocks outermost (SharedBlocking::rows_outer)
       // take both right-hand sides packed whole: 13 MB over a whole segment at L, at 1
       // thread. At 2 threads the chunks of backward_pipelined (160 columns deep) fit them in
@@ -879,6 +950,7 @@ struct FusedRecurrence {
     }
     // dX through the packed W_ih: a row block of dG^T at a time.
     if (w_dx.packed()) size = std::max(size, w_dx.lhs_buffer_size());
+    if (w_in_t.packed()) size = std::max(size, input_grad_buffer_size());
     return size;
   }
 };
@@ -897,7 +969,7 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
                                  Var<T> h0, Var<T> c0, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih,
                                  Var<T> b_hh, const T* lengths, const HiddenGradHook<T>* hook,
                                  Index layer, Index direction, Index checkpoint_every,
-                                 const char* name) {
+                                 const char* name, bool feature_major = false) {
   Tape<T>& tape = x.tape();
   const Index H = w_hh.cols(), G = gate_count(kind);
   const bool lstm = kind == CellKind::LSTM;
@@ -905,6 +977,7 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   // The buffers below start empty (default member initialisers).
   FusedRecurrence<T> op{kind, reverse, steps, batch, H,    layer, direction,    segment, x,
                         h0,   c0,      w_ih,  w_hh,  b_ih, b_hh,  b_ih.valid(), lengths, hook};
+  op.feature_major = feature_major;
   const Index cols = segment * batch, segments = op.segments();
   op.threads = gradflow::detail::worker_threads();
   // A hook sees dL/dh_t of the whole batch at every step, so its step loop stays whole.
@@ -944,7 +1017,11 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
                tape.scratch(P::packed_size(GH, I, chunk), 1).data(), op.threads);
   op.projection_stride = P::rhs_buffer_size(GH, I, chunk);
   op.projection_buffers = tape.scratch(op.projection_stride, op.threads).data();
-  if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
+  if (!gradflow::detail::kUseBlas && tape.requires_grad(x) && feature_major) {
+    using PT = gradflow::detail::PackedLhs<T, Eigen::RowMajor>;
+    op.w_in_t.pack(tape.value(w_ih).data(), GH, I, GH, chunk,
+                   tape.scratch(PT::packed_size(I, GH, chunk), 1).data(), op.threads);
+  } else if (!gradflow::detail::kUseBlas && tape.requires_grad(x)) {
     // Row blocks of a chunk's columns at most, from the GEMM buffers (gemm_buffer_size).
     using R = gradflow::detail::PackedRhs<T, Eigen::ColMajor>;
     const Index rows = std::min(op.pipeline_chunk(), segment) * batch;
@@ -969,10 +1046,11 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   auto backward = [op](Tape<T>& tp, Var<T> out) { op.backward(tp, out); };
   const Var<T> bias_ih = b_ih.valid() ? b_ih : w_ih, bias_hh = b_hh.valid() ? b_hh : w_hh;
   FusedOutputs<T> result;
-  result.output =
-      lstm ? tape.apply(name, {x, h0, c0, w_ih, w_hh, bias_ih, bias_hh}, op.n(), H, forward,
-                        backward)
-           : tape.apply(name, {x, h0, w_ih, w_hh, bias_ih, bias_hh}, op.n(), H, forward, backward);
+  const Index out_rows = feature_major ? H : op.n(), out_cols = feature_major ? op.n() : H;
+  result.output = lstm ? tape.apply(name, {x, h0, c0, w_ih, w_hh, bias_ih, bias_hh}, out_rows,
+                                    out_cols, forward, backward)
+                       : tape.apply(name, {x, h0, w_ih, w_hh, bias_ih, bias_hh}, out_rows, out_cols,
+                                    forward, backward);
   // The final states are a node of their own, so that the output needs no copy (nor a
   // second gradient) to drop them. Its backward hands dL/d(final state) to the layer's
   // node through final_grad, which the layer's backward reads first.

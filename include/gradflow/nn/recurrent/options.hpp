@@ -31,6 +31,11 @@ class RecurrentOptions {
   RecurrentOptions& bias(bool v) { return bias_ = v, *this; }
   /// Input and output rows ordered b*T + t instead of t*B + b.
   RecurrentOptions& batch_first(bool v) { return batch_first_ = v, *this; }
+  /// Sequences as columns: input [input_size x (T*B)] and output [D*H x (T*B)], one column
+  /// per step and sample (t*B + b, or b*T + t with batch_first), instead of one row. That is
+  /// the memory of a contiguous PyTorch or oneDNN (T, B, features) tensor, and the layout
+  /// the fused kernel runs in, so no step transposes its input, output or their gradients.
+  RecurrentOptions& feature_major(bool v) { return feature_major_ = v, *this; }
   /// Dropout probability on the outputs of every layer but the last (training only).
   RecurrentOptions& dropout(double v) { return dropout_ = v, *this; }
   /// Run a second, reversed direction and concatenate the outputs.
@@ -62,6 +67,7 @@ class RecurrentOptions {
   Index num_layers() const { return num_layers_; }
   bool bias() const { return bias_; }
   bool batch_first() const { return batch_first_; }
+  bool feature_major() const { return feature_major_; }
   double dropout() const { return dropout_; }
   bool bidirectional() const { return bidirectional_; }
   bool relu() const { return relu_; }
@@ -75,7 +81,8 @@ class RecurrentOptions {
 
  private:
   Index input_size_, hidden_size_, num_layers_ = 1, checkpoint_every_ = 0;
-  bool bias_ = true, batch_first_ = false, bidirectional_ = false, relu_ = false;
+  bool bias_ = true, batch_first_ = false, feature_major_ = false, bidirectional_ = false,
+       relu_ = false;
   double dropout_ = 0.0;
   std::uint64_t seed_ = 0x5eed;
   bool orthogonal_ = false, forget_bias_one_ = false, reset_after_ = true, fused_ = true;

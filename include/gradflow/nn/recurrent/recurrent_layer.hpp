@@ -25,8 +25,9 @@ namespace gradflow::nn {
 /// What a recurrent layer returns: every step's output and the final states.
 ///
 /// Layout: `output` is [(T*B) x D*H] (D = 2 when bidirectional) in the input's row order
-/// (t*B + b, or b*T + t with batch_first); `h_n` and `c_n` (LSTM only) are [(L*D*B) x H] with
-/// row (l*D + d)*B + b, PyTorch's [L*D, B, H] flattened.
+/// (t*B + b, or b*T + t with batch_first), or its transpose [D*H x (T*B)] with the
+/// feature_major option; `h_n` and `c_n` (LSTM only) are [(L*D*B) x H] with row
+/// (l*D + d)*B + b, PyTorch's [L*D, B, H] flattened.
 template <typename T>
 struct RecurrentOutput {
   Var<T> output, h_n, c_n;
@@ -110,8 +111,9 @@ class RecurrentLayer : public Module<T> {
     }
   }
 
-  /// Runs the whole sequence. `input` is [(T*B) x input_size]; `batch_size` is B; h0/c0 are
-  /// optional [(L*D*B) x H] initial states (zeros when empty).
+  /// Runs the whole sequence. `input` is [(T*B) x input_size] ([input_size x (T*B)] with
+  /// feature_major); `batch_size` is B; h0/c0 are optional [(L*D*B) x H] initial states
+  /// (zeros when empty).
   RecurrentOutput<T> forward(Var<T> input, Index batch_size, Var<T> h0 = {}, Var<T> c0 = {}) {
     return run(input, batch_size, nullptr, h0, c0);
   }
@@ -171,23 +173,30 @@ class RecurrentLayer : public Module<T> {
 
   std::string shape_of(Var<T> v) const { return gradflow::detail::shape_str(v.rows(), v.cols()); }
 
-  // Reorders sequence rows between b*T + t and t*B + b (one copy, its own inverse backward).
-  static Var<T> reorder(Var<T> x, Index steps, Index batch, bool to_time_major) {
+  // Reorders sequence rows (columns if `columns`) between b*T + t and t*B + b (one copy,
+  // its own inverse backward).
+  static Var<T> reorder(Var<T> x, Index steps, Index batch, bool to_time_major, bool columns) {
     Tape<T>& t = x.tape();
-    auto src_row = [steps, batch, to_time_major](Index r) {
-      // r is an output row; return its input row.
+    auto src = [steps, batch, to_time_major](Index r) {
+      // r is an output row (column); return its input row (column).
       return to_time_major ? (r % batch) * steps + r / batch : (r % steps) * batch + r / steps;
     };
     return t.apply(
         "sequence_reorder", {x}, x.rows(), x.cols(),
-        [&t, x, src_row](MatrixMap<T> out) {
+        [&t, x, src, columns](MatrixMap<T> out) {
           auto in = t.value(x);
-          for (Index r = 0; r < out.rows(); ++r) out.row(r) = in.row(src_row(r));
+          if (columns)
+            for (Index c = 0; c < out.cols(); ++c) out.col(c) = in.col(src(c));
+          else
+            for (Index r = 0; r < out.rows(); ++r) out.row(r) = in.row(src(r));
         },
-        [x, src_row](Tape<T>& tp, Var<T> out) {
+        [x, src, columns](Tape<T>& tp, Var<T> out) {
           auto g = tp.grad(out);
           auto dx = tp.grad(x);
-          for (Index r = 0; r < g.rows(); ++r) dx.row(src_row(r)) += g.row(r);
+          if (columns)
+            for (Index c = 0; c < g.cols(); ++c) dx.col(src(c)) += g.col(c);
+          else
+            for (Index r = 0; r < g.rows(); ++r) dx.row(src(r)) += g.row(r);
         });
   }
 
@@ -195,15 +204,19 @@ class RecurrentLayer : public Module<T> {
                          Var<T> c0) {
     Tape<T>& tape = input.tape();
     const Index H = options_.hidden_size(), L = options_.num_layers(), D = directions();
-    if (input.cols() != options_.input_size())
-      throw ShapeError(type_ + ": input " + shape_of(input) + " has " +
-                       std::to_string(input.cols()) + " features per row but the layer expects " +
+    const bool by_columns = options_.feature_major();
+    const char* sample = by_columns ? "column" : "row";
+    const Index features = by_columns ? input.rows() : input.cols();
+    const Index samples = by_columns ? input.cols() : input.rows();
+    if (features != options_.input_size())
+      throw ShapeError(type_ + ": input " + shape_of(input) + " has " + std::to_string(features) +
+                       " features per " + sample + " but the layer expects " +
                        std::to_string(options_.input_size()));
-    if (B <= 0 || input.rows() % B != 0)
+    if (B <= 0 || samples % B != 0)
       throw ShapeError(type_ + ": input " + shape_of(input) +
-                       " does not hold whole steps of batch " + std::to_string(B) +
-                       " (rows must be T*B)");
-    const Index steps = input.rows() / B;
+                       " does not hold whole steps of batch " + std::to_string(B) + " (" + sample +
+                       "s must be T*B)");
+    const Index steps = samples / B;
     const bool lstm = kind_ == CellKind::LSTM;
     const std::string state_shape = gradflow::detail::shape_str(L * D * B, H);
     if (h0.valid() && (h0.rows() != L * D * B || h0.cols() != H))
@@ -228,7 +241,7 @@ class RecurrentLayer : public Module<T> {
     }
     const HiddenGradHook<T>* hook = hook_ ? &hook_ : nullptr;
 
-    Var<T> x = options_.batch_first() ? reorder(input, steps, B, true) : input;
+    Var<T> x = options_.batch_first() ? reorder(input, steps, B, true, by_columns) : input;
     Var<T> zeros =
         (!h0.valid() || (lstm && !c0.valid())) ? tape.filled(B, H, T(0), "zero_state") : Var<T>();
     // Members, so that their capacity is kept: a steady-state step allocates nothing.
@@ -248,25 +261,25 @@ class RecurrentLayer : public Module<T> {
         Var<T> w_ih = tape.param(*s.w_ih, "weight_ih"), w_hh = tape.param(*s.w_hh, "weight_hh");
         Var<T> b_ih = s.b_ih ? tape.param(*s.b_ih, "bias_ih") : Var<T>();
         Var<T> b_hh = s.b_hh ? tape.param(*s.b_hh, "bias_hh") : Var<T>();
-        if (!use_fused()) {
-          Composed c =
-              composed(x, steps, B, d == 1, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, l, d);
-          outs[d] = c.output;
+        if (!use_fused()) {  // the composed steps take rows: feature_major goes through transposes
+          Composed c = composed(by_columns ? transpose(x) : x, steps, B, d == 1, h_init, c_init,
+                                w_ih, w_hh, b_ih, b_hh, len, l, d);
+          outs[d] = by_columns ? transpose(c.output) : c.output;
           h_n.push_back(c.h);
           if (lstm) c_n.push_back(c.c);
           continue;
         }
         const detail::FusedOutputs<T> fused = detail::fused_recurrence<T>(
             kind_, d == 1, steps, B, x, h_init, c_init, w_ih, w_hh, b_ih, b_hh, len, hook, l, d,
-            options_.checkpoint_every(), op_name());
+            options_.checkpoint_every(), op_name(), by_columns);
         outs[d] = fused.output;
         h_n.push_back(lstm ? slice_rows(fused.final_state, 0, B) : fused.final_state);
         if (lstm) c_n.push_back(slice_rows(fused.final_state, B, B));
       }
-      x = D == 2 ? concat({outs[0], outs[1]}, Axis::Cols) : outs[0];
+      x = D == 2 ? concat({outs[0], outs[1]}, by_columns ? Axis::Rows : Axis::Cols) : outs[0];
     }
     RecurrentOutput<T> result;
-    result.output = options_.batch_first() ? reorder(x, steps, B, false) : x;
+    result.output = options_.batch_first() ? reorder(x, steps, B, false, by_columns) : x;
     result.h_n = h_n.size() == 1 ? h_n[0] : concat(h_n, Axis::Rows);
     if (lstm) result.c_n = c_n.size() == 1 ? c_n[0] : concat(c_n, Axis::Rows);
     return result;
