@@ -62,7 +62,8 @@ namespace detail {
 /// checkpointing there is one segment and nothing is recomputed.
 ///
 /// The node's value is [(T*B) x H], the output of every step (time-major, zero at padded
-/// steps); h_n (and c_n) are a second node, see fused_recurrence().
+/// steps), or [H x (T*B)] with feature_major (x is then [I x (T*B)]); h_n (and c_n) are a
+/// second node, see fused_recurrence().
 template <typename T>
 struct FusedRecurrence {
   using Range = gradflow::detail::Range;
@@ -958,12 +959,14 @@ struct FusedRecurrence {
 /// The two nodes one fused layer-direction records.
 template <typename T>
 struct FusedOutputs {
-  Var<T> output;       ///< [(T*B) x H]: every step's output, time-major, zero at padded steps
+  Var<T> output;       ///< [(T*B) x H] ([H x (T*B)] feature_major): every step's output,
+                       ///< time-major, zero at padded steps
   Var<T> final_state;  ///< [B x H] h_n, then [B x H] c_n for LSTM
 };
 
 /// Records one fused layer-direction; see FusedRecurrence. `h0`/`c0` are [B x H] Vars;
-/// `checkpoint_every` is the segment length in steps (0: no checkpointing).
+/// `checkpoint_every` is the segment length in steps (0: no checkpointing); `feature_major`:
+/// x and the output are [features x (T*B)] (see FusedRecurrence::feature_major).
 template <typename T>
 FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index batch, Var<T> x,
                                  Var<T> h0, Var<T> c0, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih,
