@@ -787,31 +787,29 @@ struct FusedRecurrence {
       });
       return count;
     };
+    // Calls run(rhs) with dW_ih's right-hand side from dG's column `col` on: X, or X^T (the
+    // columns of x, row-major) with feature_major.
+    auto with_x_rhs = [&](Index col, auto&& run) {
+      if (feature_major)
+        run(RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + col * I, I, grads.w_ih, GH});
+      else
+        run(RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + col, N, grads.w_ih, GH});
+    };
     SharedLhs<T> pieces[3];
     if (main.count > 0) {
       const Index count = pieces_at(main.begin, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? H : 0, hs + (main.begin + prev_offset) * H,
                                                     H, grads.w_hh, GH};
-      if (feature_major)  // X^T: the columns of x, a row-major right-hand side
-        gemm_shared(
-            part, main.count, pieces, count, h_prev,
-            RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + main.begin * I, I, grads.w_ih, GH});
-      else
-        gemm_shared(
-            part, main.count, pieces, count, h_prev,
-            RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + main.begin, N, grads.w_ih, GH});
+      with_x_rhs(main.begin, [&](const auto& x_rhs) {
+        gemm_shared(part, main.count, pieces, count, h_prev, x_rhs);
+      });
     }
     if (has_entry) {
       const Index count = pieces_at(entry_col, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? H : 0, entry, H,
                                                      grads.w_hh, GH};
-      if (feature_major)
-        gemm_shared(
-            part, B, pieces, count, h_entry,
-            RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + entry_col * I, I, grads.w_ih, GH});
-      else
-        gemm_shared(part, B, pieces, count, h_entry,
-                    RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + entry_col, N, grads.w_ih, GH});
+      with_x_rhs(entry_col,
+                 [&](const auto& x_rhs) { gemm_shared(part, B, pieces, count, h_entry, x_rhs); });
     }
     if (grads.x != nullptr && dx.count > 0 && feature_major) {
       input_grad_columns(part, s.first * B + dx.begin, dx.count, dG + dx.begin * GH, Wih, grads);
