@@ -25,7 +25,8 @@
 // (every malloc/operator new in the timed loop), page_faults_per_step (minor faults: memory
 // the kernel had to map, or map again, during the step), tape_bytes (arena capacity the step
 // needed), tape_nodes, peak_rss_bytes (the process's, so meaningful for one benchmark
-// run alone). Threads: Eigen::setNbThreads, which the fused layers read to cut their step
+// run alone with --benchmark_min_time=0: Google Benchmark sets a benchmark up again for
+// each of its runs, and the peak then counts the heap that earlier runs left). Threads: Eigen::setNbThreads, which the fused layers read to cut their step
 // loops and GEMMs into OpenMP parts (and the BLAS's OpenMP threads outside those parts when
 // built with -DGRADFLOW_USE_BLAS=ON).
 

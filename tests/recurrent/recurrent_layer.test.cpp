@@ -78,6 +78,63 @@ TEST_CASE("The fused layers agree with the composed core-op layers to 1e-12",
   }
 }
 
+TEST_CASE(
+    "Long sequences, their gradients taken a chunk of steps at a time, match the composed layers",
+    "[recurrent][fused]") {
+  // A segment whose gates' gradients (G*H x T*B) do not fit in L2 while dW_ih and dW_hh fit
+  // in half of it: there the fused backward takes the weight and input gradients of each
+  // chunk of steps right after its loop ran them (FusedRecurrence::interleaved_backward),
+  // and the forward projects a chunk of steps before running them. Steps sized by this
+  // machine's L2, so that the chunked path runs wherever the test does. On 2 threads the
+  // same sequences take the pipelined passes (FusedRecurrence::pipelined) over many chunks.
+  const Index batch = 64, hidden = 4, input = 3;
+  struct Variant {
+    const char* name;
+    nn::RecurrentOptions options;
+    bool padded;
+  };
+  const Variant variants[] = {
+      {"one layer", nn::RecurrentOptions(input, hidden), false},
+      {"bidirectional, variable lengths", nn::RecurrentOptions(input, hidden).bidirectional(true),
+       true},
+      {"feature-major, no bias",
+       nn::RecurrentOptions(input, hidden).feature_major(true).bias(false), false},
+  };
+  const std::ptrdiff_t l2 = Eigen::l2CacheSize();
+  for (nn::CellKind kind : kKinds) {
+    const Index gh = nn::gate_count(kind) * hidden;
+    const Index steps = l2 / (gh * batch * Index(sizeof(double))) + 3;
+    REQUIRE(gh * steps * batch * Index(sizeof(double)) > l2);
+    REQUIRE(gh * (input + hidden) * Index(sizeof(double)) <= l2 / 2);
+    std::vector<Index> lengths(batch, steps);
+    for (Index b = 0; b < batch; b += 3) lengths[b] = 1 + (b * 37) % steps;
+    for (const Variant& v : variants) {
+      for (int threads : {1, 2}) {
+        DYNAMIC_SECTION(test::kind_name(kind) << ", " << v.name << ", " << steps << " steps, "
+                                              << threads << " thread(s)") {
+          const test::ThreadCount count(threads);
+          auto fused = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(5));
+          auto composed =
+              make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(5).fused(false));
+          Run a = run(*fused, steps, batch, true, v.padded ? &lengths : nullptr);
+          Run b = run(*composed, steps, batch, true, v.padded ? &lengths : nullptr);
+          INFO("output " << max_diff(a.output, b.output) << ", dx "
+                         << max_diff(a.grad_x, b.grad_x));
+          CHECK(max_diff(a.output, b.output) < 1e-12);
+          CHECK(max_diff(a.h_n, b.h_n) < 1e-12);
+          CHECK(max_diff(a.grad_x, b.grad_x) < 1e-12);
+          CHECK(max_diff(a.grad_h0, b.grad_h0) < 1e-12);
+          REQUIRE(a.param_grads.size() == b.param_grads.size());
+          for (std::size_t k = 0; k < a.param_grads.size(); ++k) {
+            INFO("parameter " << k << ": " << max_diff(a.param_grads[k], b.param_grads[k]));
+            CHECK(max_diff(a.param_grads[k], b.param_grads[k]) < 1e-10);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("Frozen input or recurrent weights leave the fused layers' other gradients as they were",
           "[recurrent][fused]") {
   // The weight gradients share one pass over dG (and GRU's dGn); with one of the two weights

@@ -258,10 +258,31 @@ struct FusedRecurrence {
       forward_pipelined(j, bhh, out, project);
       return;
     }
+    if (threads == 1) {
+      forward_interleaved(j, bhh, out, project);
+      return;
+    }
     gradflow::detail::parallel_parts(
         threads, [&](Index p) { project(p, gradflow::detail::split(cols, threads, p)); });
     gradflow::detail::parallel_parts(
         batch_parts, [&](Index p) { forward_steps(j, batch_range(p), bhh, p, out); });
+  }
+
+  // Segment j's forward on one thread: a chunk of pipeline_chunk() steps projected, then
+  // the loop over those steps, and so on, so that the loop finds each step's projection in
+  // cache; projected whole first, the segment's A (26 MB at LSTM L) had left it by then.
+  // ab --lockstep new / old, Zen 5, 30 pairs x 2: lstm M/1 0.973, gru M/1 0.978, gru LONG/1
+  // 0.975, lstm LONG/1 0.975 (20 x 2), S/1 0.97-0.99, L/1 and rnn_tanh M/1, LONG/1
+  // 0.991-1.002.
+  template <typename Project>
+  void forward_interleaved(Index j, const T* bhh, T* out, Project& project) const {
+    const Index count = span(j).count;
+    for (Index first = 0; first < count;) {
+      const Index last = std::min(count, first + pipeline_chunk());
+      project(Index(0), step_columns(j, first, last));
+      forward_steps(j, Range{0, batch}, bhh, 0, out, first, [last](Index i) { return i < last; });
+      first = last;
+    }
   }
 
   // Whether the two phases of each pass run side by side (forward_pipelined,
@@ -280,11 +301,10 @@ struct FusedRecurrence {
     return {first * B, (last - first) * B};
   }
 
-  // Steps in the projection chunk that starts at processed step `first` of `count`: one
-  // step first, so that the loop starts early, and halves of what is left at the end, so
-  // that it waits little for the last chunk; pipeline_chunk() steps in between.
+  // Steps in the projection chunk that starts at processed step `first` of `count`:
+  // pipeline_chunk() steps, and halves of what is left at the end, so that the loop waits
+  // little for the last chunk.
   Index projection_chunk(Index first, Index count) const {
-    if (first == 0) return 1;
     return std::max<Index>(1, std::min(pipeline_chunk(), (count - first) / 2));
   }
 
@@ -297,6 +317,13 @@ struct FusedRecurrence {
   // 0.992-1.007 (60 pairs). The projection and the loop over the whole batch take about
   // as long (lstm M: 12.9 and 12.8 ms a step, the loop waiting 1.0 of them).
   //
+  // Both parts first project half of the first pipeline_chunk() steps' columns each, so the
+  // loop starts with a chunk ahead of it. Starting with one step projected by part 0 alone,
+  // the loop waited for it and then for the next chunk: 2.5 ms of lstm L/2's 106 ms step in
+  // spin-waits (timers around them), 0.26 ms after. ab --lockstep new / old, Zen 5, 20
+  // pairs x 2: lstm L/2 0.987, gru L/2 0.992, rnn_tanh L/2 0.990, lstm M/2 0.992, gru M/2
+  // 0.987, rnn_tanh M/2 1.000.
+  //
   // The loop has the gate maths too, so part 0 finishes first (lstm L/2: 37.8 ms against
   // 45.2). It then offers to help, and the loop hands it the second half of the batch from
   // its next step on: the samples never mix, so from there each part runs the steps left
@@ -306,6 +333,7 @@ struct FusedRecurrence {
   void forward_pipelined(Index j, const T* bhh, T* out, Project& project) const {
     const Index count = span(j).count, B = batch;
     std::atomic<Index> projected{0};  // steps whose input projection is in A
+    const Index first_chunk = std::min(pipeline_chunk(), count);
     std::atomic<bool> projector_done{false};
     HandOff hand_off(count);
     gradflow::detail::parallel_parts(2, [&](Index p) {
@@ -314,7 +342,9 @@ struct FusedRecurrence {
           // The loop waits on projector_done too: it is set however part 0 ends (a GEMM may
           // throw), and the loop then stops at the first step that has no projection.
           const gradflow::detail::SetOnExit done{projector_done};
-          for (Index first = 0; first < count;) {
+          project(Index(0), first_chunk_half(j, 0));
+          projected.store(first_chunk, std::memory_order_release);
+          for (Index first = first_chunk; first < count;) {
             const Index last = first + projection_chunk(first, count);
             project(Index(0), step_columns(j, first, last));
             projected.store(last, std::memory_order_release);
@@ -327,6 +357,7 @@ struct FusedRecurrence {
         if (first < count) forward_steps(j, batch_range(1), bhh, 1, out, first);
         return;
       }
+      project(Index(1), first_chunk_half(j, 1));
       const typename HandOff::Loop loop(hand_off);
       // Step-loop buffer 0; the projector uses GEMM buffers, then, helping, buffer 1.
       const Index stop = forward_steps(j, Range{0, B}, bhh, 0, out, 0, [&](Index i) {
@@ -335,6 +366,14 @@ struct FusedRecurrence {
       });
       if (stop < count && hand_off.given()) forward_steps(j, batch_range(0), bhh, 0, out, stop);
     });
+  }
+
+  // Part p's half of the columns of the first pipeline_chunk() steps of segment j, which
+  // both parts of forward_pipelined project before the loop starts.
+  Range first_chunk_half(Index j, Index p) const {
+    const Range all = step_columns(j, 0, std::min(pipeline_chunk(), span(j).count));
+    const Range half = gradflow::detail::split(all.count, 2, p);
+    return {all.begin + half.begin, half.count};
   }
 
   // How the forward loop hands half of the batch to the projecting part once that is idle.
@@ -547,9 +586,21 @@ struct FusedRecurrence {
         backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
         continue;
       }
+      const Index count = span(j).count;
+      if (threads == 1 && interleaved_backward()) {
+        // Processed steps [low, high), the last chunk first.
+        for (Index high = count, low; high > 0; high = low) {
+          low = std::max<Index>(0, high - pipeline_chunk());
+          backward_steps(j, Range{0, B}, Range{low, high - low}, g_out, w_t, bwd_buffers, dG_data,
+                         dGn_data, step_dgh);
+          const Range columns = step_columns(j, low, high);
+          weight_grads_of(tape, j, columns, Range{0, GH}, columns, 0, dG_data, dGn_data, grads);
+        }
+        continue;
+      }
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
-        backward_steps(j, batch_range(p), g_out, w_t, bwd_buffers + p * bwd_stride, dG_data,
-                       dGn_data, step_dgh);
+        backward_steps(j, batch_range(p), Range{0, count}, g_out, w_t, bwd_buffers + p * bwd_stride,
+                       dG_data, dGn_data, step_dgh);
       });
       accumulate_weight_grads(tape, j, Range{0, span(j).count * B}, dG_data, dGn_data, grads);
     }
@@ -557,6 +608,21 @@ struct FusedRecurrence {
     // h0_grad, not a second query: it also decided whether the last step computed this dh.
     if (h0_grad) tape.grad(h0) += map(work, H, B).transpose();
     if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
+  }
+
+  // Whether backward() on one thread computes the weight and input gradients of each chunk
+  // of pipeline_chunk() steps right after the loop has run them, while their dG is in
+  // cache, rather than of the whole segment after the loop: when dW_ih and dW_hh together
+  // fit in half of L2, so that adding into them once per chunk stays in it, and a
+  // segment's dG does not fit in L2. ab --lockstep new / old, Zen 5 (1 MiB L2), 30 pairs
+  // x 2: LONG/1 0.953-0.966. Where dW is larger, the passes over it cost more than dG's
+  // trip to memory: lstm L/1 1.063, gru L/1 1.109, lstm M/1 1.003 (chunks of 2 x
+  // pipeline_chunk(): 1.008); where dG fits in L2 (S) there is nothing to gain.
+  bool interleaved_backward() const {
+    const std::ptrdiff_t l2 = Eigen::l2CacheSize(), scalar = sizeof(T);
+    const Index GH = gates() * hidden, dw = GH * (input_size() + hidden) * scalar;
+    const Index dG = GH * std::min(segment, steps) * batch * scalar;
+    return dw <= l2 / 2 && dG > l2;
   }
 
   // Steps per chunk of gradient GEMMs in backward_pipelined: 160 batch columns (5 steps at
@@ -584,7 +650,8 @@ struct FusedRecurrence {
       if (p == 0) {
         // Part 1 waits on loop_done: it is set however the loop ends (a hook may throw).
         const gradflow::detail::SetOnExit done{loop_done};
-        backward_steps(j, Range{0, batch}, g_out, w_t, bwd_buffer, dG, dGn, step_dgh, &finished);
+        backward_steps(j, Range{0, batch}, Range{0, count}, g_out, w_t, bwd_buffer, dG, dGn,
+                       step_dgh, &finished);
         return;
       }
       // Loop steps per step of gradient GEMMs, from the last chunk: a chunk is cut short
@@ -611,10 +678,11 @@ struct FusedRecurrence {
       accumulate_weight_grads(tape, j, step_columns(j, 0, count - taken), dG, dGn, grads);
   }
 
-  // The backward step loop of segment j for batch columns `r`: fills their columns of dG
-  // (and dGn) and carries dh (and dc) in their columns of `work`. With `progress`, stores
-  // the number of steps done after each step.
-  void backward_steps(Index j, Range r, MatrixMap<T> g_out,
+  // The backward step loop of segment j for batch columns `r` over the processed steps
+  // `steps` (last first): fills their columns of dG (and dGn) and carries dh (and dc) in
+  // their columns of `work`, so the steps before them can follow in another call. With
+  // `progress`, stores the number of steps done after each step.
+  void backward_steps(Index j, Range r, Range steps, MatrixMap<T> g_out,
                       const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
                       T* dG_data, T* dGn_data, T* step_dgh,
                       std::atomic<Index>* progress = nullptr) const {
@@ -633,7 +701,7 @@ struct FusedRecurrence {
     MatrixMap<T> dG = map(dG_data, GH, cols), dGn = map(dGn_data, gru ? H : 0, cols);
     // The hidden-side gradients of this step: dG's own columns except for GRU.
     MatrixMap<T> dgh = map(gru ? step_dgh + b0 * GH : nullptr, GH, nb);
-    for (Index i = s.count; i-- > 0;) {
+    for (Index i = steps.begin + steps.count; i-- > steps.begin;) {
       const Index k = j * segment + i, t = step_at(k), col = (t - s.first) * B + b0;
       const Index prev_col = (i == 0 ? 0 : (step_at(k - 1) - s.first) * B) + b0;
       const T* prev_h = i == 0 ? checkpoint(h_ck, j) + b0 * H : hs + prev_col * H;
