@@ -92,30 +92,35 @@ TEST_CASE(
     const char* name;
     nn::RecurrentOptions options;
     bool padded;
+    bool checkpointed;  // in segments of the steps that pass L2, two and a half of them
   };
   const Variant variants[] = {
-      {"one layer", nn::RecurrentOptions(input, hidden), false},
+      {"one layer", nn::RecurrentOptions(input, hidden), false, false},
       {"bidirectional, variable lengths", nn::RecurrentOptions(input, hidden).bidirectional(true),
-       true},
+       true, false},
       {"feature-major, no bias",
-       nn::RecurrentOptions(input, hidden).feature_major(true).bias(false), false},
+       nn::RecurrentOptions(input, hidden).feature_major(true).bias(false), false, false},
+      {"checkpointed, variable lengths", nn::RecurrentOptions(input, hidden), true, true},
   };
   const std::ptrdiff_t l2 = Eigen::l2CacheSize();
   for (nn::CellKind kind : kKinds) {
     const Index gh = nn::gate_count(kind) * hidden;
-    const Index steps = l2 / (gh * batch * Index(sizeof(double))) + 3;
-    REQUIRE(gh * steps * batch * Index(sizeof(double)) > l2);
+    const Index segment = l2 / (gh * batch * Index(sizeof(double))) + 3;
+    REQUIRE(gh * segment * batch * Index(sizeof(double)) > l2);
     REQUIRE(gh * (input + hidden) * Index(sizeof(double)) <= l2 / 2);
-    std::vector<Index> lengths(batch, steps);
-    for (Index b = 0; b < batch; b += 3) lengths[b] = 1 + (b * 37) % steps;
     for (const Variant& v : variants) {
+      const Index steps = v.checkpointed ? 2 * segment + segment / 2 : segment;
+      std::vector<Index> lengths(batch, steps);
+      for (Index b = 0; b < batch; b += 3) lengths[b] = 1 + (b * 37) % steps;
+      nn::RecurrentOptions options = v.options;
+      if (v.checkpointed) options.checkpoint_every(segment);
       for (int threads : {1, 2}) {
         DYNAMIC_SECTION(test::kind_name(kind) << ", " << v.name << ", " << steps << " steps, "
                                               << threads << " thread(s)") {
           const test::ThreadCount count(threads);
-          auto fused = make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(5));
+          auto fused = make_layer<double>(kind, nn::RecurrentOptions(options).seed(5));
           auto composed =
-              make_layer<double>(kind, nn::RecurrentOptions(v.options).seed(5).fused(false));
+              make_layer<double>(kind, nn::RecurrentOptions(options).seed(5).fused(false));
           Run a = run(*fused, steps, batch, true, v.padded ? &lengths : nullptr);
           Run b = run(*composed, steps, batch, true, v.padded ? &lengths : nullptr);
           INFO("output " << max_diff(a.output, b.output) << ", dx "
