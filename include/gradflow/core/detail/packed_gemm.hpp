@@ -587,9 +587,10 @@ struct SharedBlocking {
   /// way, 188 row blocks outer (Zen 5, 1 thread, 3200 deep, medians of 40; one piece of
   /// [1536 x 1024], 168 -> 186; [1024 x 1024], 4 MiB, 174 -> 184). Not below: at 1-2 MiB
   /// (RNN L, LSTM and GRU M) it measured 1-2 % slower, and GRU L's pieces (4 MiB, 1 MiB, 1
-  /// MiB) 196 -> 191. Row blocks of 384-768 rows did best there, 96 worst; on a Zen 5 host
-  /// with 32 MiB of L3 (not 512), 768 beat 384 (ab --lockstep new / old, 30 pairs x 2:
-  /// lstm L/1 0.982, L/2 1.001), and 192 (1.019) and 1024 (L/2 1.020 against 768) did not.
+  /// MiB) 196 -> 191. Row blocks of 384-768 rows did best there, 96 worst; on stop 33's VM
+  /// (lscpu: 32 MiB of L3, where Eigen reads 384 MiB), 768 beat 384 (ab --lockstep new /
+  /// old, 30 pairs x 2: lstm L/1 0.982, L/2 1.001), and 192 (1.019) and 1024 (L/2 1.020
+  /// against 768) did not.
   bool rows_outer = false;
   static constexpr Index kRowsOuterMinResultBytes = Index(4) << 20;
   static constexpr Index kRowsOuterBlock = 768;
