@@ -611,7 +611,7 @@ struct FusedRecurrence {
         backward_steps(j, batch_range(p), Range{0, count}, g_out, w_t, bwd_buffers + p * bwd_stride,
                        dG_data, dGn_data, step_dgh);
       });
-      accumulate_weight_grads(tape, j, Range{0, span(j).count * B}, dG_data, dGn_data, grads);
+      accumulate_weight_grads(tape, j, Range{0, count * B}, dG_data, dGn_data, grads);
     }
 
     // h0_grad, not a second query: it also decided whether the last step computed this dh.
@@ -624,9 +624,9 @@ struct FusedRecurrence {
   // cache, rather than of the whole segment after the loop: when dW_ih and dW_hh together
   // fit in half of L2, so that adding into them once per chunk stays in it, and a
   // segment's dG does not fit in L2. ab --lockstep new / old, Zen 5 (1 MiB L2), 30 pairs
-  // x 2: LONG/1 0.953-0.966. Where dW is larger, the passes over it cost more than dG's
-  // trip to memory: lstm L/1 1.063, gru L/1 1.109, lstm M/1 1.003 (chunks of 2 x
-  // pipeline_chunk(): 1.008); where dG fits in L2 (S) there is nothing to gain.
+  // x 2, in two runs: LONG/1 0.953-0.990, rnn_tanh M/1 0.984-0.997. Where dW is larger, the
+  // passes over it cost more than dG's trip to memory: lstm L/1 1.063, gru L/1 1.109, lstm
+  // M/1 1.003 (chunks of 2 x pipeline_chunk(): 1.008); where dG fits in L2 (S), 0.99-1.06.
   bool interleaved_backward() const {
     const std::ptrdiff_t l2 = Eigen::l2CacheSize(), scalar = sizeof(T);
     const Index GH = gates() * hidden, dw = GH * (input_size() + hidden) * scalar;
