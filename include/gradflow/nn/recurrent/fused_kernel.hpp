@@ -333,7 +333,13 @@ struct FusedRecurrence {
   void forward_pipelined(Index j, const T* bhh, T* out, Project& project) const {
     const Index count = span(j).count, B = batch;
     std::atomic<Index> projected{0};  // steps whose input projection is in A
+    // Part p's half of the columns of the first chunk, which both parts project.
     const Index first_chunk = std::min(pipeline_chunk(), count);
+    auto first_chunk_half = [&](Index p) {
+      const Range all = step_columns(j, 0, first_chunk);
+      const Range half = gradflow::detail::split(all.count, 2, p);
+      return Range{all.begin + half.begin, half.count};
+    };
     std::atomic<bool> projector_done{false};
     HandOff hand_off(count);
     gradflow::detail::parallel_parts(2, [&](Index p) {
@@ -342,7 +348,7 @@ struct FusedRecurrence {
           // The loop waits on projector_done too: it is set however part 0 ends (a GEMM may
           // throw), and the loop then stops at the first step that has no projection.
           const gradflow::detail::SetOnExit done{projector_done};
-          project(Index(0), first_chunk_half(j, 0));
+          project(Index(0), first_chunk_half(0));
           projected.store(first_chunk, std::memory_order_release);
           for (Index first = first_chunk; first < count;) {
             const Index last = first + projection_chunk(first, count);
@@ -357,7 +363,7 @@ struct FusedRecurrence {
         if (first < count) forward_steps(j, batch_range(1), bhh, 1, out, first);
         return;
       }
-      project(Index(1), first_chunk_half(j, 1));
+      project(Index(1), first_chunk_half(1));
       const typename HandOff::Loop loop(hand_off);
       // Step-loop buffer 0; the projector uses GEMM buffers, then, helping, buffer 1.
       const Index stop = forward_steps(j, Range{0, B}, bhh, 0, out, 0, [&](Index i) {
@@ -366,14 +372,6 @@ struct FusedRecurrence {
       });
       if (stop < count && hand_off.given()) forward_steps(j, batch_range(0), bhh, 0, out, stop);
     });
-  }
-
-  // Part p's half of the columns of the first pipeline_chunk() steps of segment j, which
-  // both parts of forward_pipelined project before the loop starts.
-  Range first_chunk_half(Index j, Index p) const {
-    const Range all = step_columns(j, 0, std::min(pipeline_chunk(), span(j).count));
-    const Range half = gradflow::detail::split(all.count, 2, p);
-    return {all.begin + half.begin, half.count};
   }
 
   // How the forward loop hands half of the batch to the projecting part once that is idle.
@@ -595,18 +593,11 @@ struct FusedRecurrence {
         backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
         continue;
       }
-      const Index count = span(j).count;
       if (threads == 1 && interleaved_backward()) {
-        // Processed steps [low, high), the last chunk first.
-        for (Index high = count, low; high > 0; high = low) {
-          low = std::max<Index>(0, high - pipeline_chunk());
-          backward_steps(j, Range{0, B}, Range{low, high - low}, g_out, w_t, bwd_buffers, dG_data,
-                         dGn_data, step_dgh);
-          const Range columns = step_columns(j, low, high);
-          weight_grads_of(tape, j, columns, Range{0, GH}, columns, 0, dG_data, dGn_data, grads);
-        }
+        backward_interleaved(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
         continue;
       }
+      const Index count = span(j).count;
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
         backward_steps(j, batch_range(p), Range{0, count}, g_out, w_t, bwd_buffers + p * bwd_stride,
                        dG_data, dGn_data, step_dgh);
@@ -632,6 +623,22 @@ struct FusedRecurrence {
     const Index GH = gates() * hidden, dw = GH * (input_size() + hidden) * scalar;
     const Index dG = GH * std::min(segment, steps) * batch * scalar;
     return dw <= l2 / 2 && dG > l2;
+  }
+
+  // Segment j's backward on one thread, a chunk of pipeline_chunk() steps at a time from the
+  // last: the loop over the chunk's steps, then their weight and input gradients (see
+  // interleaved_backward).
+  void backward_interleaved(Tape<T>& tape, Index j, MatrixMap<T> g_out,
+                            const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t,
+                            T* bwd_buffer, T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
+    const Index GH = gates() * hidden;
+    for (Index high = span(j).count, low; high > 0; high = low) {  // processed steps [low, high)
+      low = std::max<Index>(0, high - pipeline_chunk());
+      backward_steps(j, Range{0, batch}, Range{low, high - low}, g_out, w_t, bwd_buffer, dG, dGn,
+                     step_dgh);
+      const Range columns = step_columns(j, low, high);
+      weight_grads_of(tape, j, columns, Range{0, GH}, columns, 0, dG, dGn, grads);
+    }
   }
 
   // Steps per chunk of gradient GEMMs in backward_pipelined: 160 batch columns (5 steps at
