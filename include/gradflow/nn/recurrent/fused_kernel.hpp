@@ -88,9 +88,10 @@ struct FusedRecurrence {
   T* h_ck = nullptr;         // [H x B] per segment: the state entering it (h0^T first)
   T* c_ck = nullptr;         // [H x B] per segment: LSTM cell state entering it
   T* work = nullptr;         // [H x 4B] backward scratch; [B x H] hook buffer after
-  T* ones = nullptr;         // [S*B] ones: bias gradients as a GEMV
+  T* ones = nullptr;         // [B] ones: a step's row sums of dG as a GEMV
   T* bias = nullptr;         // [G*H] b_ih + b_hh (GRU's n rows: b_in alone): A's first value
-  T* bias_grad = nullptr;    // [G*H] a segment's row sums of dG: what b_ih and b_hh share
+  T* bias_grad = nullptr;    // [(G+1)*H x batch_parts] per step-loop part: the row sums of dG
+                             // (what b_ih and b_hh share), then of GRU's dGn (b_hn's)
   T* final_state = nullptr;  // [B x H] h_n, then [B x H] c_n (LSTM): the final-state node's value
   T* final_grad = nullptr;   // the same shape: dL/d(final state), written by that node's backward
   Index threads = 1;         // parts of the whole-segment GEMMs
@@ -581,6 +582,12 @@ struct FusedRecurrence {
     const Index bwd_stride = P::rhs_buffer_size(H, GH, B);
     T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
     const Grads grads = gradient_pointers(tape);
+    const bool bias_grads = grads.b_ih != nullptr || grads.b_hh != nullptr;
+    const Index sums_stride = GH + H;
+    if (bias_grads) map(bias_grad, sums_stride, batch_parts).setZero();
+    auto row_sums = [&](Index part) {
+      return bias_grads ? bias_grad + part * sums_stride : nullptr;
+    };
 
     map(work, H, B) = map(final_grad, final_rows_count(), H).topRows(B).transpose();
     if (lstm)
@@ -590,21 +597,24 @@ struct FusedRecurrence {
       // The last segment's buffers are still those of the forward pass.
       if (j != segments() - 1) forward_segment(tape, j);
       if (pipelined()) {
-        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
+        backward_pipelined(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh,
+                           row_sums(0), grads);
         continue;
       }
       if (threads == 1 && interleaved_backward()) {
-        backward_interleaved(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh, grads);
+        backward_interleaved(tape, j, g_out, w_t, bwd_buffers, dG_data, dGn_data, step_dgh,
+                             row_sums(0), grads);
         continue;
       }
       const Index count = span(j).count;
       gradflow::detail::parallel_parts(batch_parts, [&](Index p) {
         backward_steps(j, batch_range(p), Range{0, count}, g_out, w_t, bwd_buffers + p * bwd_stride,
-                       dG_data, dGn_data, step_dgh);
+                       dG_data, dGn_data, step_dgh, row_sums(p));
       });
       accumulate_weight_grads(tape, j, Range{0, count * B}, dG_data, dGn_data, grads);
     }
 
+    if (bias_grads) add_bias_grads(grads, map(bias_grad, sums_stride, batch_parts));
     // h0_grad, not a second query: it also decided whether the last step computed this dh.
     if (h0_grad) tape.grad(h0) += map(work, H, B).transpose();
     if (lstm && tape.requires_grad(c0)) tape.grad(c0) += map(work + 2 * H * B, H, B).transpose();
@@ -630,12 +640,13 @@ struct FusedRecurrence {
   // interleaved_backward).
   void backward_interleaved(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                             const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t,
-                            T* bwd_buffer, T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
+                            T* bwd_buffer, T* dG, T* dGn, T* step_dgh, T* row_sums,
+                            const Grads& grads) const {
     const Index GH = gates() * hidden;
     for (Index high = span(j).count, low; high > 0; high = low) {  // processed steps [low, high)
       low = std::max<Index>(0, high - pipeline_chunk());
       backward_steps(j, Range{0, batch}, Range{low, high - low}, g_out, w_t, bwd_buffer, dG, dGn,
-                     step_dgh);
+                     step_dgh, row_sums);
       const Range columns = step_columns(j, low, high);
       weight_grads_of(tape, j, columns, Range{0, GH}, columns, 0, dG, dGn, grads);
     }
@@ -657,7 +668,7 @@ struct FusedRecurrence {
   // 0.944-0.978, L 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                          T* dG, T* dGn, T* step_dgh, const Grads& grads) const {
+                          T* dG, T* dGn, T* step_dgh, T* row_sums, const Grads& grads) const {
     const Index count = span(j).count, GH = gates() * hidden;
     std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
     std::atomic<bool> loop_done{false};
@@ -667,7 +678,7 @@ struct FusedRecurrence {
         // Part 1 waits on loop_done: it is set however the loop ends (a hook may throw).
         const gradflow::detail::SetOnExit done{loop_done};
         backward_steps(j, Range{0, batch}, Range{0, count}, g_out, w_t, bwd_buffer, dG, dGn,
-                       step_dgh, &finished);
+                       step_dgh, row_sums, &finished);
         return;
       }
       // Loop steps per step of gradient GEMMs, from the last chunk: a chunk is cut short
@@ -712,10 +723,11 @@ struct FusedRecurrence {
   // The backward step loop of segment j for batch columns `r` over the processed steps
   // `steps` (last first): fills their columns of dG (and dGn) and carries dh (and dc) in
   // their columns of `work`, so the steps before them can follow in another call. With
-  // `progress`, stores the number of steps done after each step.
+  // `row_sums` ([(G+1)*H], see bias_grad), adds each step's row sums of dG (and dGn) to it;
+  // with `progress`, stores the number of steps done after each step.
   void backward_steps(Index j, Range r, Range steps, MatrixMap<T> g_out,
                       const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
-                      T* dG_data, T* dGn_data, T* step_dgh,
+                      T* dG_data, T* dGn_data, T* step_dgh, T* row_sums,
                       std::atomic<Index>* progress = nullptr) const {
     const Index H = hidden, B = batch, GH = gates() * H, b0 = r.begin, nb = r.count;
     if (nb == 0) return;
@@ -833,6 +845,13 @@ struct FusedRecurrence {
               dgh.col(b).setZero();
             }
           }
+      // The bias gradients' row sums while the step's dG is in cache, not in a pass over all
+      // of dG after the loop, which came from memory at M and L (0.45 % of gru L/1, perf).
+      if (row_sums != nullptr) {
+        ConstMatrixMap<T> one(ones, nb, 1);
+        map(row_sums, GH, 1).noalias() += d * one;
+        if (gru) map(row_sums + GH, H, 1).noalias() += dGn.middleCols(col, nb) * one;
+      }
       // dL/dh_{t-1}: through the recurrent GEMM, plus GRU's direct z * dh path (above).
       if (k > 0 || h0_grad) {
         if (!gru) dh_next.setZero();
@@ -939,29 +958,26 @@ struct FusedRecurrence {
         gemm<Eigen::RowMajor, Eigen::ColMajor>(part, dx.count, I, GH, dG_rows, GH, Wih, GH, dX_rows,
                                                N);
     }
-    // Row sums as GEMVs: rowwise().sum() of a column-major matrix walks each row with a
-    // stride (25.8 ms against 0.19 ms for [1024 x 3200], a quarter of an LSTM M step).
-    // b_ih and b_hh get the same sums, except GRU's n rows of b_hh (from dGn): one GEMV
-    // over dG serves both. Biases are [1 x GH]: viewed as the column they are in memory.
-    if (g.count == 0 || (grads.b_ih == nullptr && grads.b_hh == nullptr)) return;
-    ConstMatrixMap<T> one(ones, columns.count, 1);
-    MatrixMap<T> sums = map(bias_grad + g.begin, g.count, 1);
-    sums.noalias() =
-        ConstMatrixMap<T>(dG + columns.begin * GH, GH, columns.count).middleRows(g.begin, g.count) *
-        one;
-    if (grads.b_ih != nullptr) map(grads.b_ih + g.begin, g.count, 1) += sums;
-    if (grads.b_hh != nullptr)
-      hidden_side_rows(dG, dGn, g, [&](Index row, Index count, const T* dGh, Index stride) {
-        MatrixMap<T> b = map(grads.b_hh + row, count, 1);
-        if (dGh == dG + row) {  // rows of dG itself: the sums above
-          b += map(bias_grad + row, count, 1);
-        } else {
-          using Strided = Eigen::Map<const Matrix<T>, 0, Eigen::OuterStride<>>;
-          b.noalias() += Strided(dGh + columns.begin * stride, count, columns.count,
-                                 Eigen::OuterStride<>(stride)) *
-                         one;
-        }
-      });
+  }
+
+  // Adds the step loops' row sums (`sums`, one column per part, see bias_grad) to the bias
+  // gradients: b_ih and b_hh get the sums of dG, except GRU's n rows of b_hh (b_hn), which
+  // get those of dGn. Summing rows in the step loops, not with rowwise().sum() over dG
+  // after them: that walks each row of a column-major matrix with a stride (25.8 ms against
+  // 0.19 ms for a GEMV over [1024 x 3200]).
+  void add_bias_grads(const Grads& grads, MatrixMap<T> sums) const {
+    const Index H = hidden, GH = gates() * H;
+    for (Index p = 1; p < sums.cols(); ++p) sums.col(0) += sums.col(p);
+    const auto dG_sums = sums.col(0).head(GH);
+    if (grads.b_ih != nullptr) map(grads.b_ih, GH, 1) += dG_sums;
+    if (grads.b_hh == nullptr) return;
+    MatrixMap<T> b_hh = map(grads.b_hh, GH, 1);
+    if (kind != CellKind::GRU) {
+      b_hh += dG_sums;
+      return;
+    }
+    b_hh.topRows(2 * H) += dG_sums.head(2 * H);
+    b_hh.bottomRows(H) += sums.col(0).segment(GH, H);
   }
 
   // Calls fn(row, count, data, stride) for the pieces of rows [rows.begin, rows.end) of a
@@ -1147,11 +1163,11 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
   op.gemm_capacity = op.gemm_buffer_size();
   op.gemm_buffers = tape.scratch(op.gemm_capacity, op.threads).data();
   if (op.has_bias) {
-    MatrixMap<T> ones = tape.scratch(cols, 1);
+    MatrixMap<T> ones = tape.scratch(batch, 1);
     ones.setOnes();
     op.ones = ones.data();
     op.bias = tape.scratch(G * H, 1).data();
-    op.bias_grad = tape.scratch(G * H, 1).data();
+    op.bias_grad = tape.scratch((G + 1) * H, op.batch_parts).data();
   }
   const Index final_rows = op.final_rows_count();
   op.final_state = tape.scratch(final_rows, H).data();
