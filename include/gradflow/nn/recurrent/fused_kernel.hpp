@@ -39,10 +39,10 @@ namespace detail {
 /// writes one contiguous [G*H x B] slab, and the elementwise gate maths streams over it.
 ///
 /// Forward:  A = W_ih X^T + b (all steps, one GEMM); per step A_t += W_hh h_{t-1} (one GEMM,
-///           all gates), then the gate maths. Backward: per step dG_t from the gate maths and
-///           dh_{t-1} = W_hh^T dG_t; after the loop dW_ih = dG X, dW_hh = dG H_prev^T,
-///           dX = dG^T W_ih (GEMMs over all steps; the two dW share one packing of dG) and
-///           bias gradients as row sums.
+///           all gates), then the gate maths. Backward: per step dG_t from the gate maths,
+///           its row sums (the bias gradients) and dh_{t-1} = W_hh^T dG_t; after the loop
+///           dW_ih = dG X, dW_hh = dG H_prev^T and dX = dG^T W_ih (GEMMs over all steps; the
+///           two dW share one packing of dG).
 ///
 /// Threads (worker_threads(), i.e. Eigen's): the samples of a batch never mix inside the
 /// recurrence, so each thread runs the whole step loop for its own range of batch columns,
@@ -663,11 +663,11 @@ struct FusedRecurrence {
   }
 
   // Segment j's backward at 2 threads: part 0 runs the step loop over the whole batch (more
-  // columns per product than half the batch each, so a faster kernel), part 1 computes dW,
-  // dX and the bias gradients of each chunk of finished steps meanwhile, and both share what
-  // is left once the loop ends, split by rows as accumulate_weight_grads does. Against both
-  // phases cut by threads, ab --lockstep (new / old, Zen 5, 30 pairs x 5 restarts): M
-  // 0.944-0.978, L 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
+  // columns per product than half the batch each, so a faster kernel), part 1 computes dW
+  // and dX of each chunk of finished steps meanwhile, and both share what is left once the
+  // loop ends, split by rows as accumulate_weight_grads does. Against both phases cut by
+  // threads, ab --lockstep (new / old, Zen 5, 30 pairs x 5 restarts): M 0.944-0.978, L
+  // 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
                           T* dG, T* dGn, T* step_dgh, T* row_sums, const Grads& grads) const {
@@ -869,7 +869,7 @@ struct FusedRecurrence {
     if (dh_data != work + b0 * H) map(work + b0 * H, H, nb) = map(dh_data, H, nb);
   }
 
-  // Weight, bias and input gradients of segment j's columns `columns` (whole steps): GEMMs
+  // Weight and input gradients of segment j's columns `columns` (whole steps): GEMMs
   // over all of them (dW_hh and dW_ih in one pass over dG), each cut into ranges of output
   // rows, one per thread.
   void accumulate_weight_grads(const Tape<T>& tape, Index j, Range columns, const T* dG,
@@ -883,8 +883,8 @@ struct FusedRecurrence {
     });
   }
 
-  // Part `part`'s share of the gradients of segment j's columns `columns`: rows `g` of dW_ih,
-  // dW_hh and the biases, and the rows `dx` (segment columns, inside `columns`) of dX.
+  // Part `part`'s share of the gradients of segment j's columns `columns`: rows `g` of dW_ih
+  // and dW_hh, and the rows `dx` (segment columns, inside `columns`) of dX.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
   void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range g, Range dx, Index part,
                        const T* dG, const T* dGn, const Grads& grads) const {
