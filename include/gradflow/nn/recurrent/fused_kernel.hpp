@@ -583,7 +583,7 @@ struct FusedRecurrence {
     T* bwd_buffers = tape.scratch(bwd_stride, batch_parts).data();
     const Grads grads = gradient_pointers(tape);
     const bool bias_grads = grads.b_ih != nullptr || grads.b_hh != nullptr;
-    const Index sums_stride = GH + H;
+    const Index sums_stride = bias_sums_rows();
     if (bias_grads) map(bias_grad, sums_stride, batch_parts).setZero();
     auto row_sums = [&](Index part) {
       return bias_grads ? bias_grad + part * sums_stride : nullptr;
@@ -962,11 +962,15 @@ struct FusedRecurrence {
     }
   }
 
-  // Adds the step loops' row sums (`sums`, one column per part, see bias_grad) to the bias
-  // gradients: b_ih and b_hh get the sums of dG, except GRU's n rows of b_hh (b_hn), which
-  // get those of dGn. Summing rows in the step loops, not with rowwise().sum() over dG
-  // after them: that walks each row of a column-major matrix with a stride (25.8 ms against
-  // 0.19 ms for a GEMV over [1024 x 3200]).
+  // Rows of one step-loop part's bias sums (a column of bias_grad): dG's G*H, then dGn's H
+  // (used by GRU only).
+  Index bias_sums_rows() const { return (gates() + 1) * hidden; }
+
+  // Adds the step loops' row sums (`sums`, one column per part, see bias_grad; the parts are
+  // folded into the first column) to the bias gradients: b_ih and b_hh get the sums of dG, except
+  // GRU's n rows of b_hh (b_hn), which get those of dGn. Summing rows in the step loops, not with
+  // rowwise().sum() over dG after them: that walks each row of a column-major matrix with a stride
+  // (25.8 ms against 0.19 ms for a GEMV over [1024 x 3200]).
   void add_bias_grads(const Grads& grads, MatrixMap<T> sums) const {
     const Index H = hidden, GH = gates() * H;
     for (Index p = 1; p < sums.cols(); ++p) sums.col(0) += sums.col(p);
@@ -1169,7 +1173,7 @@ FusedOutputs<T> fused_recurrence(CellKind kind, bool reverse, Index steps, Index
     ones.setOnes();
     op.ones = ones.data();
     op.bias = tape.scratch(G * H, 1).data();
-    op.bias_grad = tape.scratch((G + 1) * H, op.batch_parts).data();
+    op.bias_grad = tape.scratch(op.bias_sums_rows(), op.batch_parts).data();
   }
   const Index final_rows = op.final_rows_count();
   op.final_state = tape.scratch(final_rows, H).data();
