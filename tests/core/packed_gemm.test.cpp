@@ -223,7 +223,7 @@ TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
               scratch, capacity);
           if (!detail::kUseBlas && capacity < std::numeric_limits<Index>::max() && depth > 8)
             CHECK(asked <= capacity);
-          // Row blocks outermost when the largest piece's results pass 4 MiB (1500 x 500 in
+          // Row blocks outermost when the largest piece's results reach 4 MiB (1500 x 500 in
           // double, not in float) and the depth is several blocks (kc 504 in double without
           // AVX-512, 128 with), unless the capacity is too small.
           const detail::SharedBlocking<T> blocking(rows1, cols1, cols2, depth, capacity);
@@ -240,6 +240,18 @@ TEST_CASE("gemm_add_shared adds each piece's products, each as gemm_add would",
       }
     }
   }
+}
+
+TEST_CASE("gemm_add_shared's row blocks go outermost from 4 MiB of results on",
+          "[core][packed_gemm]") {
+  // GRU L's r,z rows of dW ([1024 x 1024] floats) are exactly 4 MiB; measured faster with
+  // row blocks outermost (see SharedBlocking::rows_outer).
+  using B = detail::SharedBlocking<float>;
+  const Index kc = 128;
+  CHECK(B::prefers_rows_outer(1024, 512, 512, 3200, kc));
+  CHECK_FALSE(B::prefers_rows_outer(1023, 512, 512, 3200, kc));
+  CHECK_FALSE(B::prefers_rows_outer(1024, 512, 512, kc, kc));  // one depth block: no gain
+  CHECK(detail::SharedBlocking<double>::prefers_rows_outer(512, 512, 512, 3200, kc));
 }
 
 TEST_CASE("gemm_add_shared leaves a product that no piece takes part in as it was",

@@ -581,7 +581,7 @@ struct SharedBlocking {
   Index kc, mc, nc, cols1, cols2, depth;
   /// Whether gemm_add_shared() runs row blocks of kRowsOuterBlock rows outermost, each
   /// through every depth block, with both right-hand sides packed whole first (depth x
-  /// (cols1 + cols2) floats of buffer): when a piece's results pass kRowsOuterMinResultBytes.
+  /// (cols1 + cols2) floats of buffer): when a piece's results reach kRowsOuterMinResultBytes.
   /// Depth blocks outermost, every depth block streams the whole result through the cache;
   /// the weight gradients of LSTM L ([2048 x 1024] of results, 8 MiB) ran at 163 GFLOP/s that
   /// way, 188 row blocks outer (Zen 5, 1 thread, 3200 deep, medians of 40; one piece of
@@ -590,7 +590,11 @@ struct SharedBlocking {
   /// MiB) 196 -> 191. Row blocks of 384-768 rows did best there, 96 worst; on stop 33's VM
   /// (lscpu: 32 MiB of L3, where Eigen reads 384 MiB), 768 beat 384 (ab --lockstep new /
   /// old, 30 pairs x 2: lstm L/1 0.982, L/2 1.001), and 192 (1.019) and 1024 (L/2 1.020
-  /// against 768) did not.
+  /// against 768) did not. Later, with -funroll-loops, results of exactly 4 MiB (GRU L's
+  /// r,z rows, each thread's half of LSTM L's dW after the 2-thread loop) did pay, whole
+  /// steps against the threshold above 4 MiB (ab --lockstep, 30 pairs x 3): gru L/1
+  /// 0.962-0.973, lstm L/2 0.969-0.995, gru L/2 0.991-0.995. At 2 MiB (LSTM M, RNN L) still
+  /// not: lstm M/1 1.015, others 0.999-1.003.
   bool rows_outer = false;
   static constexpr Index kRowsOuterMinResultBytes = Index(4) << 20;
   static constexpr Index kRowsOuterBlock = 768;
@@ -625,7 +629,7 @@ struct SharedBlocking {
   }
   /// Whether row blocks outermost pay for a result of rows x (cols1 + cols2) (rows_outer).
   static bool prefers_rows_outer(Index rows, Index cols1, Index cols2, Index depth, Index kc) {
-    return depth > kc && rows * (cols1 + cols2) * Index(sizeof(T)) > kRowsOuterMinResultBytes;
+    return depth > kc && rows * (cols1 + cols2) * Index(sizeof(T)) >= kRowsOuterMinResultBytes;
   }
   /// At least size() of this shape's blocking and of every product cut from it (fewer rows
   /// or less depth), as ProvidedBlocking::buffer_bound: with Eigen's kc, before the depth
