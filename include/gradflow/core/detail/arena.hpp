@@ -30,12 +30,10 @@ namespace gradflow::detail {
 /// LSTM L: a 4 KiB page per column, more pages than the first-level TLB holds. ab
 /// --lockstep new / old, Zen 5, 40 pairs over 8 restarts: lstm M/1 0.978, lstm LONG/1 0.972,
 /// gru L/1 0.991, L/1 and L/2 0.998-1.006 (in a noisier hour, 16-pair runs gave L/2
-/// 0.957-1.056). Peak memory of a LONG/1 step fell (bptt_bench, one cell per process: RNN
-/// 36.7 MiB against 79.0, LSTM 56.6 against 91.4, GRU 56.3 against 114.1): the blocks
-/// chained in the first step go back to the system when reset() merges them, where malloc
-/// kept the freed ones in its heap. Parameters' own gradients (Eigen
-/// matrices, outside the arena) on huge pages as well added nothing beyond noise
-/// (0.993-1.000).
+/// 0.957-1.056). Peak memory of a LONG/1 step (benchmarks/compare) grew by the rounding to
+/// whole huge pages: RNN 35.0 MiB against 32.9, LSTM 53.9 against 50.5, GRU 53.6 against
+/// 49.9 (oneDNN: 49.6, 84.3, 73.9). Parameters' own gradients (Eigen matrices, outside the
+/// arena) on huge pages as well added nothing beyond noise (0.993-1.000).
 class Arena {
  public:
   static constexpr std::size_t kAlignment = 64;  // one cache line, enough for AVX-512 loads
