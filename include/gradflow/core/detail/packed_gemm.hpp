@@ -592,7 +592,7 @@ struct SharedBlocking {
   /// old, 30 pairs x 2: lstm L/1 0.982, L/2 1.001), and 192 (1.019) and 1024 (L/2 1.020
   /// against 768) did not. Later, with -funroll-loops, results of exactly 4 MiB (GRU L's
   /// r,z rows, each thread's half of LSTM L's dW after the 2-thread loop) did pay, whole
-  /// steps against the threshold above 4 MiB (ab --lockstep, 30 pairs x 3): gru L/1
+  /// steps against the threshold above 4 MiB (ab --lockstep, 30 pairs over 3 restarts): gru L/1
   /// 0.962-0.973, lstm L/2 0.969-0.995, gru L/2 0.991-0.995. At 2 MiB (LSTM M, RNN L) still
   /// not: lstm M/1 1.015, others 0.999-1.003.
   bool rows_outer = false;
