@@ -1,5 +1,5 @@
-// The fused layers split batch columns and GEMM rows across OpenMP threads: every split
-// must compute what one thread computes.
+// The fused layers split batch columns and GEMM rows or columns across OpenMP threads:
+// every split must compute what one thread computes.
 
 #include <algorithm>
 #include <atomic>
@@ -98,6 +98,10 @@ TEST_CASE("Threaded fused layers compute what one thread computes", "[recurrent]
        nn::RecurrentOptions(6, 20).feature_major(true).bidirectional(true),
        {61, 30, 5, 61, 44},
        61},
+      // The weight gradients are cut by columns of [dW_hh | dW_ih]: with more inputs than
+      // hidden units, a thread's columns start inside dW_ih (in both layouts of x).
+      {"wide input", nn::RecurrentOptions(40, 12), {}},
+      {"wide input, feature-major", nn::RecurrentOptions(40, 12).feature_major(true), {}},
   };
   const nn::CellKind kinds[] = {nn::CellKind::RnnTanh, nn::CellKind::RnnRelu, nn::CellKind::LSTM,
                                 nn::CellKind::GRU};

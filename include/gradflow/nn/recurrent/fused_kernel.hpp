@@ -642,13 +642,13 @@ struct FusedRecurrence {
                             const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t,
                             T* bwd_buffer, T* dG, T* dGn, T* step_dgh, T* row_sums,
                             const Grads& grads) const {
-    const Index GH = gates() * hidden;
     for (Index high = span(j).count, low; high > 0; high = low) {  // processed steps [low, high)
       low = std::max<Index>(0, high - pipeline_chunk());
       backward_steps(j, Range{0, batch}, Range{low, high - low}, g_out, w_t, bwd_buffer, dG, dGn,
                      step_dgh, row_sums);
       const Range columns = step_columns(j, low, high);
-      weight_grads_of(tape, j, columns, Range{0, GH}, columns, 0, dG, dGn, grads);
+      weight_grads_of(tape, j, columns, Range{0, hidden + input_size()}, columns, 0, dG, dGn,
+                      grads);
     }
   }
 
@@ -671,7 +671,7 @@ struct FusedRecurrence {
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
                           const gradflow::detail::PackedLhs<T, Eigen::RowMajor>& w_t, T* bwd_buffer,
                           T* dG, T* dGn, T* step_dgh, T* row_sums, const Grads& grads) const {
-    const Index count = span(j).count, GH = gates() * hidden;
+    const Index count = span(j).count;
     std::atomic<Index> finished{0};  // steps whose dG is complete, in processing order
     std::atomic<bool> loop_done{false};
     Index taken = 0;  // steps part 1 computed the gradients of
@@ -698,7 +698,8 @@ struct FusedRecurrence {
         if (size < 1) break;
         const Index want = taken + size;
         const Range columns = step_columns(j, count - want, count - taken);
-        weight_grads_of(tape, j, columns, Range{0, GH}, columns, 1, dG, dGn, grads);
+        weight_grads_of(tape, j, columns, Range{0, hidden + input_size()}, columns, 1, dG, dGn,
+                        grads);
         loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
         taken = want;
       }
@@ -870,23 +871,32 @@ struct FusedRecurrence {
   }
 
   // Weight and input gradients of segment j's columns `columns` (whole steps): GEMMs
-  // over all of them (dW_hh and dW_ih in one pass over dG), each cut into ranges of output
-  // rows, one per thread.
+  // over all of them (dW_hh and dW_ih in one pass over dG), one range of output columns
+  // per thread: of [dW_hh | dW_ih] (H + I), and of dX.
+  // The weight gradients are cut by columns, not rows: a thread then packs all of dG but
+  // only its own columns' right-hand side (H_prev or X), where cut by rows each thread
+  // packed all of H_prev and X. Their row-major packing runs at about half the speed of
+  // dG's (Zen 5, from memory: 10 against 20 GB/s), and perf put it at 4.5 % of rnn_tanh
+  // L/2's samples, most of it twice over. ab --lockstep new / old, 120 pairs over 12
+  // restarts: rnn_tanh L/2 0.983 (94 won), M/2 0.986; gru M/2 0.986, L/2 0.996; lstm (as
+  // many rows of dG as columns of H_prev and X together, so the same packing) 1.000-1.001.
   void accumulate_weight_grads(const Tape<T>& tape, Index j, Range columns, const T* dG,
                                const T* dGn, const Grads& grads) const {
-    constexpr Index align = 16;  // row ranges start on a 64-byte boundary (float)
+    constexpr Index align = 16;  // dX's column ranges start on a 64-byte boundary (float)
+    constexpr Index nr = Eigen::internal::gebp_traits<T, T>::nr;  // whole packed panels
     gradflow::detail::parallel_parts(threads, [&](Index p) {
-      const Range g = gradflow::detail::split(gates() * hidden, threads, p, align);  // dW rows
-      const Range c = gradflow::detail::split(columns.count, threads, p, align);     // dX rows
-      weight_grads_of(tape, j, columns, g, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
+      const Range k = gradflow::detail::split(hidden + input_size(), threads, p, nr);
+      const Range c = gradflow::detail::split(columns.count, threads, p, align);
+      weight_grads_of(tape, j, columns, k, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
                       grads);
     });
   }
 
-  // Part `part`'s share of the gradients of segment j's columns `columns`: rows `g` of dW_ih
-  // and dW_hh, and the rows `dx` (segment columns, inside `columns`) of dX.
+  // Part `part`'s share of the gradients of segment j's columns `columns`: columns `k` of
+  // [dW_hh | dW_ih] (dW_hh's H, then dW_ih's I), and the rows `dx` (segment columns, inside
+  // `columns`) of dX.
   // h_prev of step t is step t-1 (t+1 reversed); the segment's first step reads its checkpoint.
-  void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range g, Range dx, Index part,
+  void weight_grads_of(const Tape<T>& tape, Index j, Range columns, Range k, Range dx, Index part,
                        const T* dG, const T* dGn, const Grads& grads) const {
     const Index B = batch, H = hidden, GH = gates() * H, I = input_size(), N = n();
     const Span s = span(j);
@@ -907,43 +917,51 @@ struct FusedRecurrence {
     // dW_hh = dG H_prev^T (GRU's n rows: dGn H_prev^T) and dW_ih = dG X in one pass, which
     // packs each of dG, dGn, X and H_prev once (see gemm_add_shared).
     const bool hh = grads.w_hh != nullptr, ih = grads.w_ih != nullptr;
+    // Columns k of [dW_hh | dW_ih]: dW_hh's [hh_begin, + hh_count), dW_ih's [ih_begin, + ih_count).
+    const Index k_end = k.begin + k.count;
+    const Index hh_begin = std::min(k.begin, H), hh_count = std::min(k_end, H) - hh_begin;
+    const Index ih_begin = std::max(k.begin, H) - H, ih_count = std::max(k_end, H) - H - ih_begin;
     using gradflow::detail::RhsAndResult;
     using gradflow::detail::SharedLhs;
-    // The pieces of rows g of the left-hand sides, at dG's column `col`: where dW_hh reads
-    // dG, one piece for both products; GRU's n rows, dG for dW_ih and dGn for dW_hh.
+    // The pieces of the left-hand sides (all G*H rows), at dG's column `col`: where dW_hh
+    // reads dG, one piece for both products; GRU's n rows, dG for dW_ih and dGn for dW_hh.
     auto pieces_at = [&](Index col, SharedLhs<T>* pieces) {
       Index count = 0;
-      hidden_side_rows(dG, dGn, g, [&](Index row, Index rows, const T* dGh, Index stride) {
-        if (dGh == dG + row) {
-          pieces[count++] = {dGh + col * stride, stride, rows, row, hh, ih};
-          return;
-        }
-        pieces[count++] = {dG + row + col * GH, GH, rows, row, false, ih};
-        pieces[count++] = {dGh + col * stride, stride, rows, row, hh, false};
-      });
+      hidden_side_rows(dG, dGn, Range{0, GH},
+                       [&](Index row, Index rows, const T* dGh, Index stride) {
+                         if (dGh == dG + row) {
+                           pieces[count++] = {dGh + col * stride, stride, rows, row, hh, ih};
+                           return;
+                         }
+                         pieces[count++] = {dG + row + col * GH, GH, rows, row, false, ih};
+                         pieces[count++] = {dGh + col * stride, stride, rows, row, hh, false};
+                       });
       return count;
     };
     // Calls run(rhs) with dW_ih's right-hand side from dG's column `col` on: X, or X^T (the
     // columns of x, row-major) with feature_major.
     auto with_x_rhs = [&](Index col, auto&& run) {
       if (feature_major)
-        run(RhsAndResult<T, Eigen::RowMajor>{ih ? I : 0, X + col * I, I, grads.w_ih, GH});
+        run(RhsAndResult<T, Eigen::RowMajor>{ih ? ih_count : 0, X + col * I + ih_begin, I,
+                                             grads.w_ih + ih_begin * GH, GH});
       else
-        run(RhsAndResult<T, Eigen::ColMajor>{ih ? I : 0, X + col, N, grads.w_ih, GH});
+        run(RhsAndResult<T, Eigen::ColMajor>{ih ? ih_count : 0, X + col + ih_begin * N, N,
+                                             grads.w_ih + ih_begin * GH, GH});
     };
     SharedLhs<T> pieces[3];
     if (main.count > 0) {
       const Index count = pieces_at(main.begin, pieces);
-      const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? H : 0, hs + (main.begin + prev_offset) * H,
-                                                    H, grads.w_hh, GH};
+      const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? hh_count : 0,
+                                                    hs + (main.begin + prev_offset) * H + hh_begin,
+                                                    H, grads.w_hh + hh_begin * GH, GH};
       with_x_rhs(main.begin, [&](const auto& x_rhs) {
         gemm_shared(part, main.count, pieces, count, h_prev, x_rhs);
       });
     }
     if (has_entry) {
       const Index count = pieces_at(entry_col, pieces);
-      const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? H : 0, entry, H,
-                                                     grads.w_hh, GH};
+      const RhsAndResult<T, Eigen::RowMajor> h_entry{
+          hh && !zero_entry ? hh_count : 0, entry + hh_begin, H, grads.w_hh + hh_begin * GH, GH};
       with_x_rhs(entry_col,
                  [&](const auto& x_rhs) { gemm_shared(part, B, pieces, count, h_entry, x_rhs); });
     }
