@@ -51,13 +51,13 @@ class Arena {
     if (!blocks_.empty()) {
       Block& b = blocks_.back();
       std::size_t start = align_up(used_, alignment);
-      if (start + bytes <= b.size) {
+      if (start + bytes <= b.size()) {
         used_ = start + bytes;
         return b.data.get() + start;
       }
     }
     std::size_t want = bytes + kAlignment;
-    std::size_t grow = blocks_.empty() ? kInitialBlock : blocks_.back().size * 2;
+    std::size_t grow = blocks_.empty() ? kInitialBlock : blocks_.back().size() * 2;
     add_block(want > grow ? want : grow);
     used_ = bytes;
     return blocks_.back().data.get();
@@ -74,7 +74,7 @@ class Arena {
   void reset() {
     if (blocks_.size() > 1) {
       std::size_t total = 0;
-      for (const Block& b : blocks_) total += b.size;
+      for (const Block& b : blocks_) total += b.size();
       blocks_.clear();
       add_block(total);
     }
@@ -84,14 +84,14 @@ class Arena {
   /// Bytes reserved from the system (for memory reports).
   std::size_t capacity() const {
     std::size_t total = 0;
-    for (const Block& b : blocks_) total += b.size;
+    for (const Block& b : blocks_) total += b.size();
     return total;
   }
 
   /// Bytes handed out since the last reset (approximate when several blocks are chained).
   std::size_t used() const {
     std::size_t total = used_;
-    for (std::size_t i = 0; i + 1 < blocks_.size(); ++i) total += blocks_[i].size;
+    for (std::size_t i = 0; i + 1 < blocks_.size(); ++i) total += blocks_[i].size();
     return total;
   }
 
@@ -113,12 +113,9 @@ class Arena {
       ::operator delete[](p, std::align_val_t(alignment));
     }
   };
-  // size repeats the deleter's bytes: reading it through get_deleter() instead measured
-  // lstm L/2 1.016-1.039 slower (ab --lockstep; 1.036 with both builds' functions aligned to
-  // 64 bytes). The cause was not found; it runs a few times per step, so it is not the work.
   struct Block {
     std::unique_ptr<std::byte[], BlockFree> data;
-    std::size_t size;
+    std::size_t size() const { return data.get_deleter().bytes; }  // the deleter needs it too
   };
 
   static std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
@@ -157,7 +154,7 @@ class Arena {
 #endif
     if (p == nullptr)
       p = static_cast<std::byte*>(::operator new[](size, std::align_val_t(alignment)));
-    blocks_.push_back(Block{std::unique_ptr<std::byte[], BlockFree>(p, free_block), size});
+    blocks_.push_back(Block{std::unique_ptr<std::byte[], BlockFree>(p, free_block)});
   }
 
   std::vector<Block> blocks_;
