@@ -665,7 +665,7 @@ struct FusedRecurrence {
   // Segment j's backward at 2 threads: part 0 runs the step loop over the whole batch (more
   // columns per product than half the batch each, so a faster kernel), part 1 computes dW
   // and dX of each chunk of finished steps meanwhile, and both share what is left once the
-  // loop ends, split by rows as accumulate_weight_grads does. Against both phases cut by
+  // loop ends, split as accumulate_weight_grads does. Against both phases cut by
   // threads, ab --lockstep (new / old, Zen 5, 30 pairs x 5 restarts): M 0.944-0.978, L
   // 0.974-0.999, LONG 0.938-0.948, S 0.99-1.02 (noise there is several %).
   void backward_pipelined(Tape<T>& tape, Index j, MatrixMap<T> g_out,
@@ -1096,7 +1096,7 @@ struct FusedRecurrence {
       // The weight gradients (gemm_shared). Row blocks outermost (SharedBlocking::rows_outer)
       // take both right-hand sides packed whole: 13 MB over a whole segment at L, at 1
       // thread. At 2 threads the chunks of backward_pipelined (160 columns deep) fit them in
-      // the buffer without, and the rows left after the loop are split in two.
+      // the buffer without, and the columns of dW left after the loop are split in two.
       for (Index depth : {cols - B, B})
         if (depth > 0)
           size = std::max(
