@@ -921,47 +921,48 @@ struct FusedRecurrence {
     const Index k_end = k.begin + k.count;
     const Index hh_begin = std::min(k.begin, H), hh_count = std::min(k_end, H) - hh_begin;
     const Index ih_begin = std::max(k.begin, H) - H, ih_count = std::max(k_end, H) - H - ih_begin;
+    // Their first result columns (null when that weight takes no gradient).
+    T* const dw_hh = hh ? grads.w_hh + hh_begin * GH : nullptr;
+    T* const dw_ih = ih ? grads.w_ih + ih_begin * GH : nullptr;
     using gradflow::detail::RhsAndResult;
     using gradflow::detail::SharedLhs;
     // The pieces of the left-hand sides (all G*H rows), at dG's column `col`: where dW_hh
     // reads dG, one piece for both products; GRU's n rows, dG for dW_ih and dGn for dW_hh.
     auto pieces_at = [&](Index col, SharedLhs<T>* pieces) {
       Index count = 0;
-      hidden_side_rows(dG, dGn, Range{0, GH},
-                       [&](Index row, Index rows, const T* dGh, Index stride) {
-                         if (dGh == dG + row) {
-                           pieces[count++] = {dGh + col * stride, stride, rows, row, hh, ih};
-                           return;
-                         }
-                         pieces[count++] = {dG + row + col * GH, GH, rows, row, false, ih};
-                         pieces[count++] = {dGh + col * stride, stride, rows, row, hh, false};
-                       });
+      hidden_side_rows(dG, dGn, [&](Index row, Index rows, const T* dGh, Index stride) {
+        if (dGh == dG + row) {
+          pieces[count++] = {dGh + col * stride, stride, rows, row, hh, ih};
+          return;
+        }
+        pieces[count++] = {dG + row + col * GH, GH, rows, row, false, ih};
+        pieces[count++] = {dGh + col * stride, stride, rows, row, hh, false};
+      });
       return count;
     };
     // Calls run(rhs) with dW_ih's right-hand side from dG's column `col` on: X, or X^T (the
     // columns of x, row-major) with feature_major.
     auto with_x_rhs = [&](Index col, auto&& run) {
       if (feature_major)
-        run(RhsAndResult<T, Eigen::RowMajor>{ih ? ih_count : 0, X + col * I + ih_begin, I,
-                                             grads.w_ih + ih_begin * GH, GH});
+        run(RhsAndResult<T, Eigen::RowMajor>{ih ? ih_count : 0, X + col * I + ih_begin, I, dw_ih,
+                                             GH});
       else
-        run(RhsAndResult<T, Eigen::ColMajor>{ih ? ih_count : 0, X + col + ih_begin * N, N,
-                                             grads.w_ih + ih_begin * GH, GH});
+        run(RhsAndResult<T, Eigen::ColMajor>{ih ? ih_count : 0, X + col + ih_begin * N, N, dw_ih,
+                                             GH});
     };
     SharedLhs<T> pieces[3];
     if (main.count > 0) {
       const Index count = pieces_at(main.begin, pieces);
-      const RhsAndResult<T, Eigen::RowMajor> h_prev{hh ? hh_count : 0,
-                                                    hs + (main.begin + prev_offset) * H + hh_begin,
-                                                    H, grads.w_hh + hh_begin * GH, GH};
+      const RhsAndResult<T, Eigen::RowMajor> h_prev{
+          hh ? hh_count : 0, hs + (main.begin + prev_offset) * H + hh_begin, H, dw_hh, GH};
       with_x_rhs(main.begin, [&](const auto& x_rhs) {
         gemm_shared(part, main.count, pieces, count, h_prev, x_rhs);
       });
     }
     if (has_entry) {
       const Index count = pieces_at(entry_col, pieces);
-      const RhsAndResult<T, Eigen::RowMajor> h_entry{
-          hh && !zero_entry ? hh_count : 0, entry + hh_begin, H, grads.w_hh + hh_begin * GH, GH};
+      const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? hh_count : 0,
+                                                     entry + hh_begin, H, dw_hh, GH};
       with_x_rhs(entry_col,
                  [&](const auto& x_rhs) { gemm_shared(part, B, pieces, count, h_entry, x_rhs); });
     }
@@ -1004,19 +1005,17 @@ struct FusedRecurrence {
     b_hh.bottomRows(H) += sums.col(0).segment(GH, H);
   }
 
-  // Calls fn(row, count, data, stride) for the pieces of rows [rows.begin, rows.end) of a
-  // segment's hidden-side gradients dGh: dG's rows, except GRU's n rows, which are dGn's.
+  // Calls fn(row, count, data, stride) for the pieces of a segment's hidden-side gradients
+  // dGh: dG's G*H rows, except GRU's n rows (from 2H on), which are dGn's.
   template <typename Fn>
-  void hidden_side_rows(const T* dG, const T* dGn, Range rows, Fn&& fn) const {
+  void hidden_side_rows(const T* dG, const T* dGn, Fn&& fn) const {
     const Index GH = gates() * hidden, n_row = 2 * hidden;
     if (dGn == nullptr) {
-      if (rows.count > 0) fn(rows.begin, rows.count, dG + rows.begin, GH);
+      fn(Index(0), GH, dG, GH);
       return;
     }
-    const Index above_n = std::clamp<Index>(n_row - rows.begin, 0, rows.count);
-    if (above_n > 0) fn(rows.begin, above_n, dG + rows.begin, GH);
-    if (rows.count > above_n)
-      fn(rows.begin + above_n, rows.count - above_n, dGn + (rows.begin + above_n - n_row), hidden);
+    fn(Index(0), n_row, dG, GH);
+    fn(n_row, hidden, dGn, hidden);
   }
 
   Index input_size() const { return w_ih.cols(); }
