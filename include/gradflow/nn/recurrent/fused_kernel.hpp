@@ -917,11 +917,12 @@ struct FusedRecurrence {
     // dW_hh = dG H_prev^T (GRU's n rows: dGn H_prev^T) and dW_ih = dG X in one pass, which
     // packs each of dG, dGn, X and H_prev once (see gemm_add_shared).
     const bool hh = grads.w_hh != nullptr, ih = grads.w_ih != nullptr;
-    // Columns k of [dW_hh | dW_ih]: dW_hh's [hh_begin, + hh_count), dW_ih's [ih_begin, + ih_count).
+    // Columns k of [dW_hh | dW_ih]: dW_hh's [hh_begin, + hh_count), dW_ih's [ih_begin, +
+    // ih_count); none of a weight that takes no gradient (its result is null).
     const Index k_end = k.begin + k.count;
-    const Index hh_begin = std::min(k.begin, H), hh_count = std::min(k_end, H) - hh_begin;
-    const Index ih_begin = std::max(k.begin, H) - H, ih_count = std::max(k_end, H) - H - ih_begin;
-    // Their first result columns (null when that weight takes no gradient).
+    const Index hh_begin = std::min(k.begin, H), ih_begin = std::max(k.begin, H) - H;
+    const Index hh_count = hh ? std::min(k_end, H) - hh_begin : 0;
+    const Index ih_count = ih ? std::max(k_end, H) - H - ih_begin : 0;
     T* const dw_hh = hh ? grads.w_hh + hh_begin * GH : nullptr;
     T* const dw_ih = ih ? grads.w_ih + ih_begin * GH : nullptr;
     using gradflow::detail::RhsAndResult;
@@ -944,25 +945,23 @@ struct FusedRecurrence {
     // columns of x, row-major) with feature_major.
     auto with_x_rhs = [&](Index col, auto&& run) {
       if (feature_major)
-        run(RhsAndResult<T, Eigen::RowMajor>{ih ? ih_count : 0, X + col * I + ih_begin, I, dw_ih,
-                                             GH});
+        run(RhsAndResult<T, Eigen::RowMajor>{ih_count, X + col * I + ih_begin, I, dw_ih, GH});
       else
-        run(RhsAndResult<T, Eigen::ColMajor>{ih ? ih_count : 0, X + col + ih_begin * N, N, dw_ih,
-                                             GH});
+        run(RhsAndResult<T, Eigen::ColMajor>{ih_count, X + col + ih_begin * N, N, dw_ih, GH});
     };
     SharedLhs<T> pieces[3];
     if (main.count > 0) {
       const Index count = pieces_at(main.begin, pieces);
       const RhsAndResult<T, Eigen::RowMajor> h_prev{
-          hh ? hh_count : 0, hs + (main.begin + prev_offset) * H + hh_begin, H, dw_hh, GH};
+          hh_count, hs + (main.begin + prev_offset) * H + hh_begin, H, dw_hh, GH};
       with_x_rhs(main.begin, [&](const auto& x_rhs) {
         gemm_shared(part, main.count, pieces, count, h_prev, x_rhs);
       });
     }
     if (has_entry) {
       const Index count = pieces_at(entry_col, pieces);
-      const RhsAndResult<T, Eigen::RowMajor> h_entry{hh && !zero_entry ? hh_count : 0,
-                                                     entry + hh_begin, H, dw_hh, GH};
+      const RhsAndResult<T, Eigen::RowMajor> h_entry{zero_entry ? 0 : hh_count, entry + hh_begin, H,
+                                                     dw_hh, GH};
       with_x_rhs(entry_col,
                  [&](const auto& x_rhs) { gemm_shared(part, B, pieces, count, h_entry, x_rhs); });
     }
