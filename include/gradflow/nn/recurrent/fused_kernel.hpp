@@ -647,7 +647,7 @@ struct FusedRecurrence {
       backward_steps(j, Range{0, batch}, Range{low, high - low}, g_out, w_t, bwd_buffer, dG, dGn,
                      step_dgh, row_sums);
       const Range columns = step_columns(j, low, high);
-      weight_grads_of(tape, j, columns, Range{0, hidden + input_size()}, columns, 0, dG, dGn,
+      weight_grads_of(tape, j, columns, Range{0, weight_grad_columns()}, columns, 0, dG, dGn,
                       grads);
     }
   }
@@ -698,7 +698,7 @@ struct FusedRecurrence {
         if (size < 1) break;
         const Index want = taken + size;
         const Range columns = step_columns(j, count - want, count - taken);
-        weight_grads_of(tape, j, columns, Range{0, hidden + input_size()}, columns, 1, dG, dGn,
+        weight_grads_of(tape, j, columns, Range{0, weight_grad_columns()}, columns, 1, dG, dGn,
                         grads);
         loop_pace = double(finished.load(std::memory_order_acquire) - before) / double(size);
         taken = want;
@@ -885,7 +885,7 @@ struct FusedRecurrence {
     constexpr Index align = 16;  // dX's column ranges start on a 64-byte boundary (float)
     constexpr Index nr = Eigen::internal::gebp_traits<T, T>::nr;  // whole packed panels
     gradflow::detail::parallel_parts(threads, [&](Index p) {
-      const Range k = gradflow::detail::split(hidden + input_size(), threads, p, nr);
+      const Range k = gradflow::detail::split(weight_grad_columns(), threads, p, nr);
       const Range c = gradflow::detail::split(columns.count, threads, p, align);
       weight_grads_of(tape, j, columns, k, Range{columns.begin + c.begin, c.count}, p, dG, dGn,
                       grads);
@@ -1018,6 +1018,8 @@ struct FusedRecurrence {
   }
 
   Index input_size() const { return w_ih.cols(); }
+  // Columns of [dW_hh | dW_ih], the range weight_grads_of() cuts between threads.
+  Index weight_grad_columns() const { return hidden + input_size(); }
 
   // x's value from its step-sample column (feature_major) or row `col` on.
   const T* x_columns(const Tape<T>& tape, Index col) const {
